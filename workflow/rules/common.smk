@@ -1,0 +1,38 @@
+# Config validation and the target list; the logic lives in evofool.config and evofool.targets.
+import sys
+
+from evofool.config import check_local_paths, validate_config
+from evofool.errors import EvofoolError
+from evofool import targets
+
+try:
+    validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+    check_local_paths(config, ".")
+except EvofoolError as exc:
+    sys.exit(f"evofool: {exc}")
+
+DATASETS = sorted(config["datasets"])
+MODELS = targets.model_keys(config)
+
+
+wildcard_constraints:
+    dataset=targets.alternatives(DATASETS),
+    net=targets.alternatives({net for _, net, _ in MODELS}),
+    seed=r"\d+",
+
+
+def network_settings(wildcards):
+    return config["networks"][wildcards.dataset][wildcards.net]
+
+
+def all_targets(wildcards):
+    return targets.all_targets(config)
+
+
+def job_resources(kind):
+    """Threads and resources of a job that trains or queries a network."""
+    return dict(
+        gpu=config["gpus_per_job"],
+        mem_mb=targets.MEM_MB[kind],
+        runtime=targets.RUNTIME[kind],
+    )
