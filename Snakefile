@@ -4,6 +4,10 @@
 #   data/dataset={dataset}/dataset.pt          prepared images and labels (uint8, int64)
 #   models/dataset={d}/net={net}/seed={s}/     model.pt, metrics.json, history.csv
 #   tables/networks.csv                        test accuracy of every trained network
+#   one_pixel/dataset={d}/net={net}/seed={s}/  images.pt (attacked images), and per
+#     pixels={p}/protocol={protocol}/          shards/shard={i}.pt and attacks.csv
+#   one_pixel/tables/                          success.csv (Tables IV/V/VIII), de_vs_random.csv
+#   one_pixel/figures/...                      examples, heat-maps, class counts, fitness
 # logs/{rule}/...                              one log per job
 # results/benchmarks/{rule}/...                runtime and memory per job
 
@@ -24,6 +28,8 @@ report: "reports/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/one_pixel.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

@@ -92,3 +92,11 @@ def test_save_and_load_give_the_same_function(tmp_path):
 def test_bad_specs_are_refused(spec, match):
     with pytest.raises(EvofoolError, match=match):
         build_model(spec)
+
+
+def test_saved_metadata_with_library_versions_loads(tmp_path):
+    from evofool.versions import environment
+
+    model = build_model(ModelSpec("lenet", (1, 28, 28), 10, 0.25))
+    save_model(model, tmp_path / "m.pt", meta=environment())
+    assert load_model(tmp_path / "m.pt").spec == model.spec

@@ -56,36 +56,78 @@ def test_missing_dataset_file_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny study, run once; the tests below inspect it and then change settings in order."""
+    root = tmp_path_factory.mktemp("tiny")
+    snakemake("--cores", 2, "--directory", root, "--configfile", TINY)
+    return root
+
+
+def _model(root, net):
+    return root / "results" / "models" / "dataset=mnist" / f"net={net}" / "seed=0" / "model.pt"
+
+
+def _opa_tables(root):
+    return {
+        p.relative_to(root): p.read_bytes()
+        for p in sorted((root / "results" / "one_pixel").rglob("attacks.csv"))
+    }
+
+
 @pytest.mark.workflow
-def test_tiny_study_runs_caches_and_reruns_only_what_changed(tmp_path):
-    snakemake("--cores", 2, "--directory", tmp_path, "--configfile", TINY)
-    models = tmp_path / "results" / "models" / "dataset=mnist"
-    small = models / "net=lenet" / "seed=0" / "model.pt"
-    wide = models / "net=lenet_wide" / "seed=0" / "model.pt"
+def test_tiny_study_trains_every_network(tiny):
+    models = tiny / "results" / "models" / "dataset=mnist"
     metrics = json.loads((models / "net=lenet" / "seed=0" / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.3 and metrics["epochs"] == 3
     assert metrics["torch"] and metrics["device"] == "cpu"
-    table = pd.read_csv(tmp_path / "results" / "tables" / "networks.csv")
+    table = pd.read_csv(tiny / "results" / "tables" / "networks.csv")
     assert sorted(table["net"]) == ["lenet", "lenet_wide"]
-    assert list((tmp_path / "results" / "checkpoints").rglob("*.pt")) == []
-    assert (
-        tmp_path / "logs" / "train_model" / "dataset=mnist" / "net=lenet" / "seed=0.log"
-    ).read_text().count("epoch 3/3") == 1
+    assert list((tiny / "results" / "checkpoints").rglob("*.pt")) == []
+    log = tiny / "logs" / "train_model" / "dataset=mnist" / "net=lenet" / "seed=0.log"
+    assert log.read_text().count("epoch 3/3") == 1
 
-    # A second run has nothing to do.
-    again = snakemake("-n", "--directory", tmp_path, "--configfile", TINY)
+
+@pytest.mark.workflow
+def test_tiny_one_pixel_study_is_complete(tiny):
+    root = tiny / "results" / "one_pixel"
+    success = pd.read_csv(root / "tables" / "success.csv")
+    assert sorted(success["pixels"]) == [1, 3]
+    assert set(success["targeted_n"]) == {18} and set(success["nontargeted2_n"]) == {4}
+    assert len(pd.read_csv(root / "tables" / "de_vs_random.csv")) == 2
+    figures = sorted(p.name for p in (root / "figures").rglob("*.png"))
+    expected = ["class_counts_nontargeted.png", "class_counts_targeted.png", "examples.png",
+                "fitness.png", "heatmap_nontargeted.png", "heatmap_targeted.png"]  # fmt: skip
+    assert figures == sorted(expected * 2 + ["reachable_targets.png"])
+    assert len(list(root.rglob("shard=*.pt"))) == 2 * (1 + 2 + 2)
+
+
+@pytest.mark.workflow
+def test_second_run_has_nothing_to_do(tiny):
+    again = snakemake("-n", "--directory", tiny, "--configfile", TINY)
     assert "Nothing to be done" in again.stdout + again.stderr
 
-    # Changing one network's setting retrains that network only.
-    before = {p: p.stat().st_mtime_ns for p in (small, wide)}
-    data_before = (
-        (tmp_path / "results" / "data" / "dataset=mnist" / "dataset.pt").stat().st_mtime_ns
-    )
-    change = tmp_path / "change.yaml"
+
+@pytest.mark.workflow
+def test_changing_one_network_retrains_only_that_network(tiny):
+    small, wide = _model(tiny, "lenet"), _model(tiny, "lenet_wide")
+    data = tiny / "results" / "data" / "dataset=mnist" / "dataset.pt"
+    before = {p: p.stat().st_mtime_ns for p in (small, wide, data)}
+    change = tiny / "change.yaml"
     change.write_text("networks:\n  mnist:\n    lenet_wide:\n      lr: 0.02\n")
-    snakemake("--cores", 2, "--directory", tmp_path, "--configfile", TINY, change)
+    snakemake("--cores", 2, "--directory", tiny, "--configfile", TINY, change)
     assert small.stat().st_mtime_ns == before[small]
+    assert data.stat().st_mtime_ns == before[data]
     assert wide.stat().st_mtime_ns != before[wide]
-    assert (
-        tmp_path / "results" / "data" / "dataset=mnist" / "dataset.pt"
-    ).stat().st_mtime_ns == data_before
+
+
+@pytest.mark.workflow
+def test_attack_tables_do_not_depend_on_shard_size(tiny):
+    before = _opa_tables(tiny)
+    model_mtime = _model(tiny, "lenet").stat().st_mtime_ns
+    bigger = tiny / "bigger.yaml"
+    bigger.write_text("one_pixel:\n  chunk_size: 4\n")
+    snakemake("--cores", 2, "--directory", tiny, "--configfile", TINY, bigger)
+    assert len(list((tiny / "results" / "one_pixel").rglob("shard=*.pt"))) >= 2 * (1 + 1 + 1)
+    assert _opa_tables(tiny) == before
+    assert _model(tiny, "lenet").stat().st_mtime_ns == model_mtime

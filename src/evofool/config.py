@@ -57,6 +57,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
         best = jsonschema.exceptions.best_match(errors)
         raise EvofoolError(_describe(best))
     _check_networks(config)
+    _check_attacked_models(config, "one_pixel")
     return config
 
 
@@ -105,3 +106,24 @@ def check_local_paths(config: Mapping[str, Any], base: str | Path) -> None:
                     f"config key datasets.{name}.{split}: {kind} {path} not found; stage the "
                     "data there or fix the path"
                 )
+
+
+def _check_attacked_models(config: Mapping[str, Any], section: str) -> None:
+    """Every ``dataset/net`` a section attacks is a trained network with that seed."""
+    settings = config.get(section, {})
+    seed = settings.get("model_seed", 0)
+    for key in settings.get("models", []):
+        dataset, net = key.split("/")
+        nets = config.get("networks", {}).get(dataset, {})
+        if net not in nets:
+            networks = config.get("networks", {})
+            known = ", ".join(f"{d}/{n}" for d, ns in networks.items() for n in ns)
+            raise EvofoolError(
+                f"config key {section}.models: {key!r} is not a trained network; "
+                f"choose from: {known or 'none (add one under networks)'}"
+            )
+        if seed not in nets[net].get("seeds", [0]):
+            raise EvofoolError(
+                f"config key {section}.model_seed: {key} is trained with seeds "
+                f"{nets[net].get('seeds', [0])}, not {seed}"
+            )

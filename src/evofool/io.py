@@ -71,7 +71,8 @@ def load_artifact(path: str | os.PathLike[str], map_location: str | torch.device
     try:
         return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0]
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        first = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else "")
         raise EvofoolError(f"{path}: refused to unpickle a non-tensor object ({first})") from None
 
 

@@ -13,9 +13,9 @@ def environment() -> dict[str, str]:
     """Versions of Python, torch, torchvision and NumPy, and the machine they ran on."""
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "numpy": str(np.__version__),
         "machine": platform.machine(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }

@@ -3,7 +3,7 @@ import sys
 
 from evofool.config import check_local_paths, validate_config
 from evofool.errors import EvofoolError
-from evofool import targets
+from evofool import one_pixel, targets
 
 try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -19,6 +19,9 @@ wildcard_constraints:
     dataset=targets.alternatives(DATASETS),
     net=targets.alternatives({net for _, net, _ in MODELS}),
     seed=r"\d+",
+    pixels=r"\d+",
+    shard=r"\d+",
+    protocol=targets.alternatives(one_pixel.PROTOCOLS),
 
 
 def network_settings(wildcards):
@@ -36,3 +39,9 @@ def job_resources(kind):
         mem_mb=targets.MEM_MB[kind],
         runtime=targets.RUNTIME[kind],
     )
+
+
+def opa_shards(wildcards):
+    """Every shard of one (network, pixels, protocol)."""
+    n = one_pixel.n_shards(config["one_pixel"], wildcards.protocol)
+    return expand(targets.OPA_SHARD, shard=range(n), allow_missing=True)

@@ -1,0 +1,27 @@
+"""Rule attack_one_pixel: one shard of one protocol against one network."""
+
+from evofool.io import load_artifact, save_artifact
+from evofool.models import load_model
+from evofool.one_pixel import run_shard
+from evofool.train import resolve_device
+from evofool.workflow import run_rule
+
+
+def main(smk, log):
+    wc, device = smk.wildcards, resolve_device(smk.params.device)
+    model = load_model(smk.input.model, device)
+    selection = load_artifact(smk.input.images)
+    log(f"{wc.protocol} attack, {wc.pixels} pixel(s), shard {wc.shard}, on {device}")
+
+    def progress(done, total):
+        log(f"{done}/{total} attacks finished")
+
+    result = run_shard(
+        model, selection, wc.protocol, int(wc.shard), smk.params.settings,
+        seed=smk.params.seed, pixels=int(wc.pixels), device=device, progress=progress,
+    )  # fmt: skip
+    log(f"success rate {result.success_rate:.3f} over {len(result)} attacks")
+    save_artifact(result.to_dict(), smk.output.shard)
+
+
+run_rule(main)

@@ -1,0 +1,19 @@
+"""Rule render_figure_heatmap: successful original -> target pairs (Figs 6, 7, 12, 13)."""
+
+import pandas as pd
+
+from evofool import metrics, plots
+from evofool.io import load_artifact
+from evofool.workflow import run_rule
+
+
+def main(smk, log):
+    classes = load_artifact(smk.input.images)["classes"]
+    attacks = pd.read_csv(smk.input.attacks)
+    counts = metrics.pair_counts(attacks, len(classes))
+    ax = plots.pair_heatmap(counts, classes, title=plots.setting_title(attacks))
+    plots.save(ax.figure, smk.output.figure)
+    log(f"{counts.sum()} successful pairs")
+
+
+run_rule(main)

@@ -1,0 +1,195 @@
+"""Figures of the study. Plot functions take ``ax=None``, draw, and return the axes or figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import torch  # noqa: E402
+
+PALETTE = "colorblind"
+
+
+def set_style() -> None:
+    """The one seaborn style of every figure."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.95)
+
+
+def _axes(ax: plt.Axes | None, size: tuple[float, float] = (6, 4)) -> plt.Axes:
+    if ax is None:
+        set_style()
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def save(fig: plt.Figure, path: str) -> None:
+    """Write ``fig`` as a PNG at report resolution and close it."""
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def reachable_targets(shares: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Bars of the share of images perturbable to k target classes (OPA Figs 5, 11).
+
+    Args:
+        shares: columns ``k``, ``share`` and ``setting`` (one bar colour per setting).
+    """
+    ax = _axes(ax)
+    sns.barplot(shares, x="k", y="share", hue="setting", ax=ax)
+    ax.set(xlabel="number of target classes reached", ylabel="share of images")
+    ax.set_ylim(0, 1)
+    return ax
+
+
+def pair_heatmap(
+    counts: np.ndarray, classes: Sequence[str], ax: plt.Axes | None = None, title: str = ""
+) -> plt.Axes:
+    """Successful original -> target class pairs (OPA Figs 6, 7, 12, 13)."""
+    ax = _axes(ax, (5.5, 4.8))
+    sns.heatmap(
+        pd.DataFrame(counts, index=list(classes), columns=list(classes)),
+        annot=True, fmt="d", cmap="rocket_r", cbar=False, square=True, ax=ax,
+    )  # fmt: skip
+    ax.set(xlabel="target class", ylabel="original class", title=title)
+    return ax
+
+
+def class_counts(
+    counts: np.ndarray, classes: Sequence[str], ax: plt.Axes | None = None, title: str = ""
+) -> plt.Axes:
+    """Successful attacks per class as original and as target (OPA Figs 8, 14, 15)."""
+    ax = _axes(ax)
+    frame = pd.DataFrame(
+        {
+            "class": list(classes) * 2,
+            "count": np.concatenate([counts.sum(1), counts.sum(0)]),
+            "role": ["original"] * len(classes) + ["target"] * len(classes),
+        }
+    )
+    sns.barplot(frame, x="class", y="count", hue="role", palette=["0.15", "0.6"], ax=ax)
+    ax.set(xlabel="class", ylabel="successful attacks", title=title)
+    ax.tick_params(axis="x", rotation=45 if max(map(len, classes)) > 3 else 0)
+    return ax
+
+
+def fitness_curves(
+    curves: np.ndarray, ax: plt.Axes | None = None, title: str = "", ylabel: str = "p(true)"
+) -> plt.Axes:
+    """Best fitness per generation of several attacks, their mean highlighted (OPA Fig 10).
+
+    Args:
+        curves: ``(n_attacks, generations + 1)``, NaN after an attack stopped.
+    """
+    ax = _axes(ax)
+    gens = np.arange(curves.shape[1])
+    for c in curves:
+        ax.plot(gens, c, color="0.7", lw=0.8)
+    if len(curves):
+        filled = pd.DataFrame(curves.T).ffill().to_numpy().T
+        ax.plot(gens, filled.mean(0), color="C3", lw=2.5, label=f"mean of {len(curves)}")
+        ax.legend(loc="best")
+    ax.set(xlabel="generation", ylabel=ylabel, title=title)
+    ax.set_ylim(-0.02, 1.02)
+    return ax
+
+
+def to_display(images: torch.Tensor) -> np.ndarray:
+    """``(N, C, H, W)`` floats in [0, 1] to ``(N, H, W)`` or ``(N, H, W, 3)`` for imshow."""
+    arr = images.detach().cpu().clamp(0, 1).numpy()
+    return arr[:, 0] if arr.shape[1] == 1 else arr.transpose(0, 2, 3, 1)
+
+
+def adversarial_examples(
+    clean: torch.Tensor,
+    adversarial: torch.Tensor,
+    captions: Sequence[tuple[str, str]],
+    positions: Sequence[np.ndarray],
+    columns: int = 5,
+) -> plt.Figure:
+    """Clean and perturbed images side by side, changed pixels circled (OPA Figs 1, 9).
+
+    Args:
+        clean: ``(N, C, H, W)`` original images in [0, 1].
+        adversarial: ``(N, C, H, W)`` perturbed images.
+        captions: per image, (caption of the clean image, caption of the perturbed image).
+        positions: per image, ``(d, 2)`` (row, col) of the changed pixels.
+        columns: image pairs per row.
+    """
+    set_style()
+    n = len(clean)
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(
+        rows, 2 * columns, figsize=(2.0 * 2 * columns, 2.4 * rows), layout="constrained",
+        squeeze=False,
+    )  # fmt: skip
+    gray = clean.shape[1] == 1
+    shown_clean, shown_adv = to_display(clean), to_display(adversarial)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        a0, a1 = axes[i // columns, 2 * (i % columns)], axes[i // columns, 2 * (i % columns) + 1]
+        kw = {"cmap": "gray", "vmin": 0, "vmax": 1} if gray else {}
+        a0.imshow(shown_clean[i], interpolation="nearest", **kw)
+        a1.imshow(shown_adv[i], interpolation="nearest", **kw)
+        a0.set_title(captions[i][0], fontsize=8)
+        a1.set_title(captions[i][1], fontsize=8, color="C3")
+        for r, c in np.asarray(positions[i]).reshape(-1, 2):
+            radius = max(1.2, clean.shape[-1] / 14)
+            a1.add_patch(plt.Circle((c, r), radius, fill=False, color="C1", lw=1.5))
+    return fig
+
+
+def image_grid(
+    images: torch.Tensor,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    cell_text: Sequence[Sequence[str]] | None = None,
+) -> plt.Figure:
+    """A grid of images ``(rows, cols, C, H, W)`` with labelled rows and columns (FOOL Figs 4, 5).
+
+    Args:
+        images: ``(R, K, C, H, W)`` floats in [0, 1]; NaN cells are left empty.
+        row_labels: R labels.
+        col_labels: K labels.
+        cell_text: optional text under each cell (e.g. the confidence).
+    """
+    set_style()
+    r, k = images.shape[:2]
+    fig, axes = plt.subplots(
+        r, k, figsize=(1.15 * k + 0.6, 1.3 * r + 0.4), layout="constrained", squeeze=False
+    )
+    gray = images.shape[2] == 1
+    for i in range(r):
+        shown = to_display(images[i].nan_to_num(0.0))
+        for j in range(k):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if torch.isnan(images[i, j]).any():
+                ax.set_facecolor("white")
+            else:
+                kw = {"cmap": "gray", "vmin": 0, "vmax": 1} if gray else {}
+                ax.imshow(shown[j], interpolation="nearest", **kw)
+            if i == 0:
+                ax.set_title(col_labels[j], fontsize=9)
+            if j == 0:
+                ax.set_ylabel(row_labels[i], fontsize=8)
+            if cell_text is not None:
+                ax.set_xlabel(cell_text[i][j], fontsize=7)
+    return fig
+
+
+def setting_title(attacks: pd.DataFrame) -> str:
+    """A title naming network, pixels, protocol, budget and images of an attack table."""
+    r = attacks.iloc[0]
+    return (
+        f"{r['dataset']}/{r['net']} seed {r['model_seed']}, {r['pixels']} px, {r['protocol']}, "
+        f"pop {r['popsize']} x {r['generations']} gen, {attacks['image_id'].nunique()} images"
+    )

@@ -1,0 +1,117 @@
+# Figures of the one-pixel attack (OPA Figs 1/9, 5/11, 6/7/12/13, 8/14/15, 10).
+
+
+rule render_figure_examples:
+    input:
+        images=targets.OPA_IMAGES,
+        attacks=expand(targets.OPA_ATTACKS, protocol="nontargeted", allow_missing=True),
+    output:
+        figure=report(
+            targets.OPA_FIG_EXAMPLES,
+            caption="../../reports/one_pixel_examples.rst",
+            category="One-pixel attack",
+            subcategory="{dataset}/{net}, {pixels} pixel(s)",
+        ),
+    log:
+        "logs/render_figure_examples/dataset={dataset}/net={net}/seed={seed}/pixels={pixels}.log",
+    benchmark:
+        "results/benchmarks/render_figure_examples/dataset={dataset}/net={net}/seed={seed}/pixels={pixels}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    params:
+        examples=config["one_pixel"]["examples"],
+    script:
+        "../../scripts/render_figure_examples.py"
+
+
+rule render_figure_heatmap:
+    input:
+        images=targets.OPA_IMAGES,
+        attacks=targets.OPA_ATTACKS,
+    output:
+        figure=report(
+            targets.OPA_FIG_HEATMAP,
+            caption="../../reports/one_pixel_heatmap.rst",
+            category="One-pixel attack",
+            subcategory="{dataset}/{net}, {pixels} pixel(s)",
+        ),
+    log:
+        "logs/render_figure_heatmap/dataset={dataset}/net={net}/seed={seed}/pixels={pixels}/protocol={protocol}.log",
+    benchmark:
+        "results/benchmarks/render_figure_heatmap/dataset={dataset}/net={net}/seed={seed}/pixels={pixels}/protocol={protocol}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_heatmap.py"
+
+
+rule render_figure_class_counts:
+    input:
+        images=targets.OPA_IMAGES,
+        attacks=targets.OPA_ATTACKS,
+    output:
+        figure=report(
+            targets.OPA_FIG_CLASSES,
+            caption="../../reports/one_pixel_class_counts.rst",
+            category="One-pixel attack",
+            subcategory="{dataset}/{net}, {pixels} pixel(s)",
+        ),
+    log:
+        "logs/render_figure_class_counts/dataset={dataset}/net={net}/seed={seed}/pixels={pixels}/protocol={protocol}.log",
+    benchmark:
+        "results/benchmarks/render_figure_class_counts/dataset={dataset}/net={net}/seed={seed}/pixels={pixels}/protocol={protocol}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_class_counts.py"
+
+
+rule render_figure_fitness:
+    input:
+        attacks=expand(targets.OPA_ATTACKS, protocol="nontargeted", allow_missing=True),
+    output:
+        figure=report(
+            targets.OPA_FIG_FITNESS,
+            caption="../../reports/one_pixel_fitness.rst",
+            category="One-pixel attack",
+            subcategory="{dataset}/{net}, {pixels} pixel(s)",
+        ),
+    log:
+        "logs/render_figure_fitness/dataset={dataset}/net={net}/seed={seed}/pixels={pixels}.log",
+    benchmark:
+        "results/benchmarks/render_figure_fitness/dataset={dataset}/net={net}/seed={seed}/pixels={pixels}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_fitness.py"
+
+
+rule render_figure_reachable_targets:
+    input:
+        images=targets.OPA_IMAGES,
+        attacks=lambda wc: expand(
+            targets.OPA_ATTACKS,
+            pixels=config["one_pixel"]["pixels"],
+            protocol="targeted",
+            allow_missing=True,
+        ),
+    output:
+        figure=report(
+            targets.OPA_FIG_REACHABLE,
+            caption="../../reports/one_pixel_reachable.rst",
+            category="One-pixel attack",
+            subcategory="{dataset}/{net}",
+        ),
+    log:
+        "logs/render_figure_reachable_targets/dataset={dataset}/net={net}/seed={seed}.log",
+    benchmark:
+        "results/benchmarks/render_figure_reachable_targets/dataset={dataset}/net={net}/seed={seed}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_reachable_targets.py"
