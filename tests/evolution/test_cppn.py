@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from evofool.evolution import (
+    ACTIVATIONS,
+    CPPNEncoding,
+    CPPNGenome,
+    Rngs,
+    activate,
+    cppn_inputs,
+    encoding_from_config,
+    render_cppns,
+)
+
+LINEAR = ACTIVATIONS.index("linear")
+
+
+def _reference_activation(a: int, s: torch.Tensor) -> torch.Tensor:
+    name = ACTIVATIONS[a]
+    if name == "sine":
+        return torch.sin(s)
+    if name == "sigmoid":
+        return 2.0 * (1.0 / (1.0 + torch.exp(-s)) - 0.5)
+    if name == "gaussian":
+        return torch.exp(-(s**2))
+    return torch.clamp(s, -3.0, 3.0) / 3.0
+
+
+def reference_render(genome: CPPNGenome, height: int, width: int) -> torch.Tensor:
+    """One genome, one node at a time, by recursion over the graph (no batching, no layers)."""
+    # The library's inputs and activations, each checked on its own below: with weights up to 10
+    # and chains of sines, a one-ulp difference anywhere can grow to 1e-3 at the output.
+    inputs = list(cppn_inputs(height, width))
+    memo: dict[int, torch.Tensor] = {}
+    edges = list(
+        zip(genome.sources.tolist(), genome.targets.tolist(), genome.weights.tolist(), strict=True)
+    )
+
+    def value(node: int) -> torch.Tensor:
+        if node < 4:
+            return inputs[node]
+        if node not in memo:
+            s = torch.zeros(height * width)
+            for src, tgt, w in edges:
+                if tgt == node:
+                    s = s + value(src) * torch.tensor(w, dtype=torch.float32)
+            memo[node] = activate(int(genome.activations[node]), s)
+        return memo[node]
+
+    outs = [value(4 + c) for c in range(genome.n_outputs)]
+    return torch.stack(outs, 0).view(genome.n_outputs, height, width)
+
+
+def test_activations_match_their_formulas_and_stay_in_minus_one_to_one():
+    s = torch.linspace(-8.0, 8.0, 1001)
+    for a, name in enumerate(ACTIVATIONS):
+        out = activate(a, s)
+        torch.testing.assert_close(out, _reference_activation(a, s), atol=1e-5, rtol=0)
+        assert out.min() >= -1.0 and out.max() <= 1.0, name
+    assert activate(ACTIVATIONS.index("linear"), torch.tensor(4.5)) == 1.0
+    with pytest.raises(ValueError, match="activation"):
+        activate(4, s)
+
+
+def test_inputs_are_x_y_distance_and_bias_on_a_centred_grid():
+    height, width = 5, 7
+    inputs = cppn_inputs(height, width).view(4, height, width)
+    xs = torch.tensor([-1.0 + 2.0 * j / (width - 1) for j in range(width)])
+    ys = torch.tensor([-1.0 + 2.0 * i / (height - 1) for i in range(height)])
+    torch.testing.assert_close(inputs[0], xs.expand(height, width))
+    torch.testing.assert_close(inputs[1], ys.unsqueeze(1).expand(height, width))
+    torch.testing.assert_close(inputs[2], torch.sqrt(inputs[0] ** 2 + inputs[1] ** 2))
+    assert inputs[2, 2, 3] == 0 and torch.all(inputs[3] == 1)
+
+
+def _evolved_population(color: str = "gray", n: int = 40, rounds: int = 25, seed: int = 0):
+    enc = CPPNEncoding(11, 13, color=color, add_node_rate=0.7, delete_node_rate=0.1)
+    rngs = Rngs(seed)
+    pop = enc.random(n, rngs)
+    history = []
+    for r in range(rounds):
+        pop = enc.mutate(pop, generation=r, rngs=rngs)
+        history.append(pop[r % n])
+    return enc, pop + history
+
+
+def test_initial_genomes_connect_inputs_to_outputs_without_hidden_nodes():
+    for color, k in (("gray", 1), ("hsv", 3)):
+        enc = CPPNEncoding(color=color)
+        for g in enc.random(5, Rngs(0)):
+            assert g.n_hidden == 0 and g.n_outputs == k and g.n_edges == 4 * k
+            pairs = set(zip(g.sources.tolist(), g.targets.tolist(), strict=True))
+            assert pairs == {(i, 4 + c) for i in range(4) for c in range(k)}
+            assert np.all(np.abs(g.weights) <= 10)
+
+
+def test_mutated_genomes_stay_valid_and_acyclic_with_varied_topologies():
+    enc, pop = _evolved_population()
+    assert all(g.is_acyclic() for g in pop)
+    hidden = {g.n_hidden for g in pop}
+    assert len(hidden) >= 5 and max(hidden) >= 5
+    for g in pop:
+        assert np.all(np.abs(g.weights) <= 10)
+        out = set(range(4, 4 + g.n_outputs))
+        assert not (set(g.sources.tolist()) & out)  # outputs are sinks
+        assert min(g.targets.tolist(), default=4) >= 4  # inputs are sources
+
+
+@pytest.mark.parametrize("color", ["gray", "hsv"])
+def test_batched_render_equals_reference_renderer(color):
+    enc, pop = _evolved_population(color=color, seed=1 if color == "gray" else 2)
+    batched = enc.render_outputs(pop)
+    assert batched.shape == (len(pop), enc.n_outputs, 11, 13)
+    for i, g in enumerate(pop):
+        torch.testing.assert_close(batched[i], reference_render(g, 11, 13), atol=1e-5, rtol=0)
+
+
+def test_render_is_deterministic_and_independent_of_batch_and_chunking():
+    enc, pop = _evolved_population(seed=3)
+    a = enc.render(pop)
+    b = enc.render(pop)
+    assert torch.equal(a, b)
+    small_chunks = render_cppns(pop, 11, 13, max_elements=7)
+    torch.testing.assert_close(small_chunks, enc.render_outputs(pop), atol=1e-5, rtol=0)
+    alone = torch.cat([enc.render_outputs([g]) for g in pop[::7]])
+    torch.testing.assert_close(alone, enc.render_outputs(pop)[::7], atol=1e-5, rtol=0)
+    assert a.min() >= 0 and a.max() <= 1 and torch.equal(a * 255, (a * 255).round())
+
+
+def test_linear_cppn_with_weight_on_x_draws_a_horizontal_ramp():
+    # v = clip(1.5 x + 1.5, -3, 3) / 3 = (x + 1) / 2: 0 at the left column, 1 at the right.
+    g = CPPNGenome([-1, -1, -1, -1, LINEAR], [0, 3], [4, 4], [1.5, 1.5], n_outputs=1)
+    enc = CPPNEncoding(5, 9)
+    v = enc.render_outputs([g])[0, 0]
+    expected = torch.linspace(0.0, 1.0, 9).expand(5, 9)
+    torch.testing.assert_close(v, expected)
+    img = enc.render([g])[0, 0]
+    assert torch.equal(img[0], img[4])  # constant down each column
+    steps = torch.diff(img[0] * 255)
+    assert torch.all((steps - 255 / 8).abs() <= 1.0)  # linear along the row
+    # Weight only on y: the same ramp down the rows.
+    gy = CPPNGenome([-1, -1, -1, -1, LINEAR], [1, 3], [4, 4], [1.5, 1.5], n_outputs=1)
+    vy = enc.render_outputs([gy])[0, 0]
+    torch.testing.assert_close(vy, torch.linspace(0.0, 1.0, 5).unsqueeze(1).expand(5, 9))
+
+
+def test_hidden_gaussian_on_distance_draws_a_centred_blob():
+    gaussian = ACTIVATIONS.index("gaussian")
+    g = CPPNGenome([-1, -1, -1, -1, LINEAR, gaussian], [2, 5], [5, 4], [2.0, 3.0], n_outputs=1)
+    v = CPPNEncoding(9, 9).render_outputs([g])[0, 0]
+    assert v[4, 4] == pytest.approx(1.0)
+    assert v[0, 0] == pytest.approx(math.exp(-8.0), abs=1e-6)
+    torch.testing.assert_close(v, v.flip(0))
+    torch.testing.assert_close(v, v.flip(1))
+
+
+def test_mutation_operators_follow_their_probabilities():
+    enc = CPPNEncoding(
+        add_connection_rate=0.0,
+        delete_connection_rate=0.0,
+        add_node_rate=1.0,
+        delete_node_rate=0.0,
+        weight_rate=0.0,
+        activation_rate=0.0,
+    )
+    parents = enc.random(10, Rngs(0))
+    children = enc.mutate(parents, generation=0, rngs=Rngs(1))
+    for p, c in zip(parents, children, strict=True):
+        assert c.n_hidden == 1 and c.n_edges == p.n_edges + 1
+        # The split edge a -> b of weight w becomes a -> new -> b, both of weight w.
+        new = c.n_nodes - 1
+        w_in = c.weights[c.targets == new]
+        w_out = c.weights[c.sources == new]
+        assert w_in.size == 1 and w_out.size == 1 and w_in[0] == w_out[0]
+        assert w_in[0] in set(p.weights.tolist())
+    frozen = CPPNEncoding(
+        add_connection_rate=0.0,
+        delete_connection_rate=0.0,
+        add_node_rate=0.0,
+        delete_node_rate=0.0,
+        weight_rate=0.0,
+        activation_rate=0.0,
+    )
+    assert frozen.mutate(parents, generation=0, rngs=Rngs(2)) == parents
+    deleter = CPPNEncoding(delete_node_rate=1.0, add_node_rate=0.0, add_connection_rate=0.0)
+    fewer = deleter.mutate(children, generation=0, rngs=Rngs(3))
+    assert all(c.n_hidden == 0 and c.is_acyclic() for c in fewer)
+
+
+def test_fixed_output_activation_is_never_mutated():
+    enc = CPPNEncoding(output_activation="sigmoid", activation_rate=1.0)
+    rngs = Rngs(0)
+    pop = enc.random(10, rngs)
+    for r in range(10):
+        pop = enc.mutate(pop, generation=r, rngs=rngs)
+    sig = ACTIVATIONS.index("sigmoid")
+    assert all(int(g.activations[4]) == sig for g in pop)
+
+
+def test_mutation_is_seeded_and_leaves_parents_unchanged():
+    enc = CPPNEncoding()
+    parents = enc.random(20, Rngs(0))
+    snapshot = [CPPNGenome.from_state(g.to_state()) for g in parents]
+    a = enc.mutate(parents, generation=0, rngs=Rngs(5))
+    b = enc.mutate(parents, generation=0, rngs=Rngs(5))
+    c = enc.mutate(parents, generation=0, rngs=Rngs(6))
+    assert a == b and a != c and parents == snapshot
+
+
+def test_genome_state_round_trip_and_validation(tmp_path):
+    from evofool.io import load_artifact, save_artifact
+
+    _, pop = _evolved_population(n=5, rounds=10)
+    save_artifact([g.to_state() for g in pop], tmp_path / "g.pt")
+    back = [CPPNGenome.from_state(s) for s in load_artifact(tmp_path / "g.pt")]
+    assert back == pop
+    with pytest.raises(ValueError, match="outputs are sinks"):
+        CPPNGenome([-1, -1, -1, -1, 0, 0], [4], [5], [1.0], n_outputs=1)
+    with pytest.raises(ValueError, match="input"):
+        CPPNGenome([-1, -1, -1, -1, 0], [0], [1], [1.0], n_outputs=1)
+    cyclic = CPPNGenome([-1, -1, -1, -1, 0, 0, 0], [5, 6], [6, 5], [1.0, 1.0], n_outputs=1)
+    assert not cyclic.is_acyclic()
+    with pytest.raises(ValueError, match="cycle"):
+        render_cppns([cyclic], 3, 3)
+    with pytest.raises(AttributeError):
+        pop[0].weights = None
+
+
+def test_config_round_trip_and_bad_arguments():
+    enc = CPPNEncoding(16, 12, color="hsv", output_activation="linear", weight_range=(-3, 3))
+    again = encoding_from_config(enc.config())
+    assert isinstance(again, CPPNEncoding) and again.config() == enc.config()
+    assert enc.image_shape == (3, 16, 12)
+    for kwargs, name in [
+        ({"color": "rgb"}, "color"),
+        ({"add_node_rate": 1.5}, "add_node_rate"),
+        ({"weight_range": (1, -1)}, "weight_range"),
+        ({"output_activation": "relu"}, "output_activation"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            CPPNEncoding(**kwargs)

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import colorsys
+
+import pytest
+import torch
+
+from evofool.evolution import Rngs, hsv_to_rgb, polynomial_mutation, quantize, spawn_seeds
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_polynomial_mutation_stays_in_bounds_everywhere():
+    x = torch.tensor([0.0, 1e-3, 0.5, 127.5, 254.9, 255.0]).repeat(20_000)
+    for eta in (0.0, 1.0, 15.0, 100.0):
+        y = polynomial_mutation(x, low=0.0, high=255.0, eta=eta, rate=1.0, generator=_gen(1))
+        assert y.min() >= 0.0 and y.max() <= 255.0
+        assert y.dtype == x.dtype and y.shape == x.shape
+
+
+def test_polynomial_mutation_does_not_modify_input_and_respects_rate():
+    x = torch.full((200_000,), 100.0)
+    before = x.clone()
+    y = polynomial_mutation(x, low=0.0, high=255.0, eta=15.0, rate=0.1, generator=_gen(2))
+    assert torch.equal(x, before)
+    changed = (y != x).float().mean().item()
+    assert changed == pytest.approx(0.1, abs=0.005)
+    assert torch.equal(
+        polynomial_mutation(x, low=0.0, high=255.0, eta=15.0, rate=0.0, generator=_gen(2)), x
+    )
+
+
+def test_polynomial_mutation_mean_change_is_zero_away_from_bounds():
+    x = torch.full((400_000,), 127.5)
+    delta = polynomial_mutation(x, low=0.0, high=255.0, eta=15.0, rate=1.0, generator=_gen(3)) - x
+    assert delta.mean().item() == pytest.approx(0.0, abs=0.1)
+    # Unbounded polynomial distribution: E|delta| = (high - low) / (eta + 2).
+    assert delta.abs().mean().item() == pytest.approx(255.0 / 17.0, rel=0.03)
+
+
+def test_polynomial_mutation_spread_decreases_with_eta():
+    x = torch.full((100_000,), 127.5)
+    spreads = [
+        (polynomial_mutation(x, low=0.0, high=255.0, eta=eta, rate=1.0, generator=_gen(4)) - x)
+        .std()
+        .item()
+        for eta in (2.0, 5.0, 15.0, 50.0)
+    ]
+    assert spreads == sorted(spreads, reverse=True)
+    assert spreads[0] > 2 * spreads[2]
+
+
+def test_polynomial_mutation_near_a_bound_moves_inwards_on_average():
+    x = torch.full((100_000,), 1.0)
+    y = polynomial_mutation(x, low=0.0, high=255.0, eta=15.0, rate=1.0, generator=_gen(5))
+    assert (y - x).mean() > 0
+
+
+def test_polynomial_mutation_is_seeded():
+    x = torch.rand(1000) * 255
+    a = polynomial_mutation(x, low=0.0, high=255.0, generator=_gen(7))
+    b = polynomial_mutation(x, low=0.0, high=255.0, generator=_gen(7))
+    c = polynomial_mutation(x, low=0.0, high=255.0, generator=_gen(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"low": 1.0, "high": 1.0}, "low"), ({"eta": -1.0}, "eta"), ({"rate": 1.5}, "rate")],
+)
+def test_polynomial_mutation_rejects_bad_arguments(kwargs, name):
+    settings = {"low": 0.0, "high": 1.0, "eta": 15.0, "rate": 0.1, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        polynomial_mutation(torch.zeros(3), generator=_gen(), **settings)
+
+
+def test_hsv_to_rgb_matches_colorsys():
+    hsv = torch.rand((1, 3, 7, 9), generator=_gen(9))
+    hsv[0, 0, 0, 0] = 1.0  # hue 1.0 wraps to red
+    rgb = hsv_to_rgb(hsv)
+    for i in range(7):
+        for j in range(9):
+            expected = colorsys.hsv_to_rgb(*hsv[0, :, i, j].tolist())
+            assert rgb[0, :, i, j].tolist() == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="hsv"):
+        hsv_to_rgb(torch.rand(1, 1, 2, 2))
+
+
+def test_quantize_gives_whole_levels():
+    q = quantize(torch.rand(1000, generator=_gen(10)) * 1.2 - 0.1)
+    assert q.min() >= 0 and q.max() <= 1
+    assert torch.equal(q * 255, (q * 255).round())
+
+
+def test_spawn_seeds_and_rngs_state_round_trip():
+    seeds = spawn_seeds(3, 5)
+    assert len(set(seeds)) == 5 and seeds == spawn_seeds(3, 5) and seeds != spawn_seeds(4, 5)
+    with pytest.raises(ValueError, match="seed"):
+        spawn_seeds(-1, 2)
+    r = Rngs(11)
+    state = r.state()
+    a = (r.numpy.random(3), torch.rand(3, generator=r.torch))
+    r.set_state(state)
+    b = (r.numpy.random(3), torch.rand(3, generator=r.torch))
+    assert (a[0] == b[0]).all() and torch.equal(a[1], b[1])
+    other = Rngs(12)
+    assert not (other.numpy.random(3) == a[0]).all()
