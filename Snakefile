@@ -8,6 +8,9 @@
 #     pixels={p}/protocol={protocol}/          shards/shard={i}.pt and attacks.csv
 #   one_pixel/tables/                          success.csv (Tables IV/V/VIII), de_vs_random.csv
 #   one_pixel/figures/...                      examples, heat-maps, class counts, fitness
+#   fooling/dataset={d}/net={net}/seed={s}/    encoding={e}/insertion={i}/run={r}/run.pt,
+#                                              elites.csv, history.csv, transfer.csv
+#   fooling/tables/, fooling/figures/          summary, direct vs CPPN, transfer, ascent
 # logs/{rule}/...                              one log per job
 # results/benchmarks/{rule}/...                runtime and memory per job
 
@@ -29,6 +32,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/one_pixel.smk"
+include: "workflow/rules/fooling.smk"
 include: "workflow/rules/figures.smk"
 
 

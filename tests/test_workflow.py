@@ -82,7 +82,7 @@ def test_tiny_study_trains_every_network(tiny):
     assert metrics["test_accuracy"] > 0.3 and metrics["epochs"] == 3
     assert metrics["torch"] and metrics["device"] == "cpu"
     table = pd.read_csv(tiny / "results" / "tables" / "networks.csv")
-    assert sorted(table["net"]) == ["lenet", "lenet_wide"]
+    assert sorted(table["net"]) == ["allconv", "lenet", "lenet_wide"]
     assert list((tiny / "results" / "checkpoints").rglob("*.pt")) == []
     log = tiny / "logs" / "train_model" / "dataset=mnist" / "net=lenet" / "seed=0.log"
     assert log.read_text().count("epoch 3/3") == 1
@@ -100,6 +100,32 @@ def test_tiny_one_pixel_study_is_complete(tiny):
                 "fitness.png", "heatmap_nontargeted.png", "heatmap_targeted.png"]  # fmt: skip
     assert figures == sorted(expected * 2 + ["reachable_targets.png"])
     assert len(list(root.rglob("shard=*.pt"))) == 2 * (1 + 2 + 2)
+
+
+@pytest.mark.workflow
+def test_tiny_fooling_study_is_complete(tiny):
+    root = tiny / "results" / "fooling"
+    summary = pd.read_csv(root / "tables" / "summary.csv")
+    assert sorted(summary["encoding"]) == ["cppn", "direct"]
+    assert (summary["runs"] == 2).all() and (summary["classes"] == 10).all()
+    tests = pd.read_csv(root / "tables" / "direct_vs_cppn.csv")
+    assert len(tests) == 1 and 0 <= tests.iloc[0]["p_value"] <= 1
+    transfer = pd.read_csv(root / "tables" / "transfer.csv")
+    relation = dict(zip(transfer["target"], transfer["relation"], strict=True))
+    assert relation == {
+        "lenet_wide/seed=0": "same architecture",
+        "allconv/seed=0": "other architecture",
+    }
+    ascent = pd.read_csv(root / "tables" / "gradient_ascent.csv")
+    assert len(ascent) == 10
+    history = pd.read_csv(root / "dataset=mnist" / "net=lenet" / "seed=0" / "history.csv")
+    assert history["generation"].max() == 6
+    figures = sorted(p.name for p in (root / "figures").rglob("*.png"))
+    assert figures == sorted(
+        ["class_confidence.png", "progress.png", "gradient_ascent.png",
+         "elites_direct_all.png", "elites_cppn_all.png"]
+    )  # fmt: skip
+    assert list((tiny / "results" / "checkpoints").rglob("*.pt")) == []
 
 
 @pytest.mark.workflow

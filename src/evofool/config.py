@@ -58,6 +58,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
         raise EvofoolError(_describe(best))
     _check_networks(config)
     _check_attacked_models(config, "one_pixel")
+    _check_attacked_models(config, "fooling")
     return config
 
 

@@ -193,3 +193,34 @@ def setting_title(attacks: pd.DataFrame) -> str:
         f"{r['dataset']}/{r['net']} seed {r['model_seed']}, {r['pixels']} px, {r['protocol']}, "
         f"pop {r['popsize']} x {r['generations']} gen, {attacks['image_id'].nunique()} images"
     )
+
+
+def class_confidence(elites: pd.DataFrame, classes: Sequence[str], ax: plt.Axes | None = None):
+    """Median best confidence per class over runs, per encoding and insertion (FOOL Figs 6, 7)."""
+    ax = _axes(ax, (7, 4))
+    kept = elites[~elites["excluded"].astype(bool)].copy()
+    kept["confidence"] = 100 * kept["confidence"].fillna(0.0)
+    kept["class name"] = [classes[k] for k in kept["class"]]
+    kept["setting"] = kept["encoding"] + ", " + kept["insertion"]
+    sns.barplot(
+        kept, x="class name", y="confidence", hue="setting", estimator="median",
+        errorbar=("pi", 50), ax=ax,
+    )  # fmt: skip
+    ax.set(xlabel="class", ylabel="median best confidence (%)", ylim=(0, 100))
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def fooling_progress(history: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Median over runs and classes of the best confidence after each generation."""
+    ax = _axes(ax, (7, 4))
+    h = history.copy()
+    h["confidence"] = 100 * h["confidence"].fillna(0.0)
+    h["setting"] = h["encoding"] + ", " + h["insertion"]
+    sns.lineplot(
+        h, x="generation", y="confidence", hue="setting", estimator="median",
+        errorbar=("pi", 50), ax=ax,
+    )  # fmt: skip
+    ax.set(xlabel="generation", ylabel="best confidence (%)")
+    ax.set_ylim(0, 100)
+    return ax

@@ -31,6 +31,26 @@ OPA_FIG_REACHABLE = _OPA_FIG + "/reachable_targets.png"
 MEM_MB = {"data": 8000, "train": 8000, "attack": 6000, "evolve": 4000}
 RUNTIME = {"data": 60, "train": 240, "attack": 240, "evolve": 240}
 
+_FOOL = "results/fooling/dataset={dataset}/net={net}/seed={seed}"
+FOOL_RUN = _FOOL + "/encoding={encoding}/insertion={insertion}/run={run}/run.pt"
+FOOL_CHECKPOINT = (
+    "results/checkpoints/fooling/dataset={dataset}/net={net}/seed={seed}/encoding={encoding}/"
+    "insertion={insertion}/run={run}.pt"
+)
+FOOL_ELITES = _FOOL + "/elites.csv"
+FOOL_HISTORY = _FOOL + "/history.csv"
+FOOL_TRANSFER_ROWS = _FOOL + "/transfer.csv"
+FOOL_ASCENT = _FOOL + "/gradient_ascent.pt"
+FOOL_SUMMARY_TABLE = "results/fooling/tables/summary.csv"
+FOOL_TESTS_TABLE = "results/fooling/tables/direct_vs_cppn.csv"
+FOOL_TRANSFER_TABLE = "results/fooling/tables/transfer.csv"
+FOOL_ASCENT_TABLE = "results/fooling/tables/gradient_ascent.csv"
+_FOOL_FIG = "results/fooling/figures/dataset={dataset}/net={net}/seed={seed}"
+FOOL_FIG_ELITES = _FOOL_FIG + "/elites_{encoding}_{insertion}.png"
+FOOL_FIG_CLASSES = _FOOL_FIG + "/class_confidence.png"
+FOOL_FIG_PROGRESS = _FOOL_FIG + "/progress.png"
+FOOL_FIG_ASCENT = _FOOL_FIG + "/gradient_ascent.png"
+
 
 def alternatives(values: Iterable[str]) -> str:
     """A regex matching exactly one of ``values`` (for ``wildcard_constraints``)."""
@@ -108,6 +128,66 @@ def opa_targets(config: Mapping[str, Any]) -> list[str]:
     return out + opa_figures(config)
 
 
+def _model_key(model: Any) -> dict[str, Any]:
+    """(dataset, net, seed) of a mapping or of Snakemake wildcards, seed as an integer."""
+    get = model.get if isinstance(model, Mapping) else lambda k: getattr(model, k)
+    return {"dataset": get("dataset"), "net": get("net"), "seed": int(get("seed"))}
+
+
+def fool_runs(config: Mapping[str, Any], model: Any) -> list[str]:
+    """Every run file of one attacked network (a mapping or Snakemake wildcards)."""
+    s = config["fooling"]
+    model = _model_key(model)
+    return [
+        FOOL_RUN.format(**model, encoding=e, insertion=i, run=r)
+        for e in s["encodings"]
+        for i in s["insertions"]
+        for r in range(s["runs"])
+    ]
+
+
+def transfer_partners(config: Mapping[str, Any], model: Any) -> list[dict]:
+    """Other networks trained on the same dataset: same architecture or another one."""
+    model = _model_key(model)
+    nets = config["networks"][model["dataset"]]
+    arch = nets[model["net"]].get("arch", model["net"])
+    out = []
+    for net, settings in sorted(nets.items()):
+        for seed in settings.get("seeds", [0]):
+            if (net, seed) == (model["net"], model["seed"]):
+                continue
+            relation = (
+                "same architecture" if settings.get("arch", net) == arch else "other architecture"
+            )
+            out.append(
+                {"dataset": model["dataset"], "net": net, "seed": seed, "relation": relation}
+            )
+    return out
+
+
+def fool_targets(config: Mapping[str, Any]) -> list[str]:
+    """Tables and figures of the fooling-image experiments."""
+    models = attacked_models(config, "fooling")
+    if not models:
+        return []
+    s = config["fooling"]
+    out = [FOOL_SUMMARY_TABLE, FOOL_TESTS_TABLE]
+    if s["transfer"] and any(transfer_partners(config, m) for m in models):
+        out.append(FOOL_TRANSFER_TABLE)
+    if s["gradient_ascent"]["enabled"]:
+        out.append(FOOL_ASCENT_TABLE)
+    for m in models:
+        out += [FOOL_FIG_CLASSES.format(**m), FOOL_FIG_PROGRESS.format(**m)]
+        out += [
+            FOOL_FIG_ELITES.format(**m, encoding=e, insertion=i)
+            for e in s["encodings"]
+            for i in s["insertions"]
+        ]
+        if s["gradient_ascent"]["enabled"]:
+            out.append(FOOL_FIG_ASCENT.format(**m))
+    return out
+
+
 def all_targets(config: Mapping[str, Any]) -> list[str]:
     """Everything ``snakemake`` builds by default for this config."""
     out = [DATASET_SUMMARY.format(dataset=d) for d in sorted(config.get("datasets", {}))]
@@ -115,4 +195,5 @@ def all_targets(config: Mapping[str, Any]) -> list[str]:
     if model_keys(config):
         out.append(NETWORKS_TABLE)
     out += opa_targets(config)
+    out += fool_targets(config)
     return out

@@ -3,7 +3,7 @@ import sys
 
 from evofool.config import check_local_paths, validate_config
 from evofool.errors import EvofoolError
-from evofool import one_pixel, targets
+from evofool import fooling, one_pixel, targets
 
 try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -13,6 +13,7 @@ except EvofoolError as exc:
 
 DATASETS = sorted(config["datasets"])
 MODELS = targets.model_keys(config)
+FOOL_MODELS = targets.attacked_models(config, "fooling")
 
 
 wildcard_constraints:
@@ -22,6 +23,9 @@ wildcard_constraints:
     pixels=r"\d+",
     shard=r"\d+",
     protocol=targets.alternatives(one_pixel.PROTOCOLS),
+    encoding=targets.alternatives(fooling.ENCODINGS),
+    insertion=targets.alternatives(fooling.INSERTIONS),
+    run=r"\d+",
 
 
 def network_settings(wildcards):

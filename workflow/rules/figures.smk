@@ -115,3 +115,96 @@ rule render_figure_reachable_targets:
     threads: 1
     script:
         "../../scripts/render_figure_reachable_targets.py"
+
+
+# Figures of the fooling images (FOOL Figs 4-7 and 13).
+
+
+rule render_figure_elites:
+    input:
+        data=targets.DATASET,
+        runs=lambda wc: [
+            r
+            for r in targets.fool_runs(config, wc)
+            if f"encoding={wc.encoding}/insertion={wc.insertion}/" in r
+        ],
+    output:
+        figure=report(
+            targets.FOOL_FIG_ELITES,
+            caption="../../reports/fooling_elites.rst",
+            category="Fooling images",
+            subcategory="{dataset}/{net}",
+        ),
+    log:
+        "logs/render_figure_elites/dataset={dataset}/net={net}/seed={seed}/{encoding}_{insertion}.log",
+    benchmark:
+        "results/benchmarks/render_figure_elites/dataset={dataset}/net={net}/seed={seed}/{encoding}_{insertion}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_elites.py"
+
+
+rule render_figure_class_confidence:
+    input:
+        data=targets.DATASET,
+        elites=targets.FOOL_ELITES,
+    output:
+        figure=report(
+            targets.FOOL_FIG_CLASSES,
+            caption="../../reports/fooling_class_confidence.rst",
+            category="Fooling images",
+            subcategory="{dataset}/{net}",
+        ),
+    log:
+        "logs/render_figure_class_confidence/dataset={dataset}/net={net}/seed={seed}.log",
+    benchmark:
+        "results/benchmarks/render_figure_class_confidence/dataset={dataset}/net={net}/seed={seed}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_class_confidence.py"
+
+
+rule render_figure_progress:
+    input:
+        history=targets.FOOL_HISTORY,
+    output:
+        figure=report(
+            targets.FOOL_FIG_PROGRESS,
+            caption="../../reports/fooling_progress.rst",
+            category="Fooling images",
+            subcategory="{dataset}/{net}",
+        ),
+    log:
+        "logs/render_figure_progress/dataset={dataset}/net={net}/seed={seed}.log",
+    benchmark:
+        "results/benchmarks/render_figure_progress/dataset={dataset}/net={net}/seed={seed}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_progress.py"
+
+
+rule render_figure_gradient_ascent:
+    input:
+        result=targets.FOOL_ASCENT,
+    output:
+        figure=report(
+            targets.FOOL_FIG_ASCENT,
+            caption="../../reports/fooling_ascent.rst",
+            category="Fooling images",
+            subcategory="{dataset}/{net}",
+        ),
+    log:
+        "logs/render_figure_gradient_ascent/dataset={dataset}/net={net}/seed={seed}.log",
+    benchmark:
+        "results/benchmarks/render_figure_gradient_ascent/dataset={dataset}/net={net}/seed={seed}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_gradient_ascent.py"

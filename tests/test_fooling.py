@@ -1,0 +1,142 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from evofool.errors import EvofoolError
+from evofool.evolution import MapElites
+from evofool.fooling import (
+    ascent_table,
+    elite_rows,
+    encoding_tests,
+    evolve,
+    history_rows,
+    make_encoding,
+    run_seed,
+    summary_table,
+    transfer_rows,
+    transfer_table,
+)
+from evofool.models import ModelSpec, build_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return build_model(ModelSpec("lenet", (1, 28, 28), 10, 0.25)).eval()
+
+
+def test_encoding_must_fit_the_images():
+    assert make_encoding("direct", {"color": "gray"}, (1, 28, 28)).image_shape == (1, 28, 28)
+    assert make_encoding("cppn", {"color": "hsv"}, (3, 32, 32)).image_shape == (3, 32, 32)
+    with pytest.raises(EvofoolError, match="use hsv"):
+        make_encoding("direct", {"color": "gray"}, (3, 32, 32))
+
+
+def test_run_seeds_differ_per_run_encoding_and_rule():
+    seeds = {
+        run_seed(0, e, i, r)
+        for e in ("direct", "cppn")
+        for i in ("all", "top_class")
+        for r in range(5)
+    }
+    assert len(seeds) == 20
+    assert run_seed(0, "direct", "all", 0) == run_seed(0, "direct", "all", 0)
+    assert run_seed(1, "direct", "all", 0) != run_seed(0, "direct", "all", 0)
+
+
+@pytest.mark.parametrize("name", ["direct", "cppn"])
+def test_a_killed_run_resumes_to_the_same_archive(model, tmp_path, name):
+    encoding = make_encoding(name, {"color": "gray"}, (1, 28, 28))
+    kwargs = dict(generations=9, population=16, insertion="all", seed=3, checkpoint_every=3)
+    whole = evolve(model, encoding, 10, log=lambda m: None, **kwargs)
+
+    ckpt = tmp_path / "ckpt.pt"
+
+    def die_at_six(message):
+        if message.startswith("generation 6/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evolve(model, encoding, 10, checkpoint=ckpt, log=die_at_six, **kwargs)
+    assert MapElites.load(ckpt).generation == 3
+    lines = []
+    resumed = evolve(model, encoding, 10, checkpoint=ckpt, log=lines.append, **kwargs)
+    assert lines[0] == "resumed from checkpoint at generation 3"
+    assert torch.equal(resumed.archive.images, whole.archive.images)
+    assert torch.equal(resumed.history, whole.history)
+
+
+def test_a_checkpoint_of_another_run_is_not_used(model, tmp_path):
+    encoding = make_encoding("direct", {"color": "gray"}, (1, 28, 28))
+    ckpt = tmp_path / "ckpt.pt"
+    MapElites(model, encoding, 10, batch_size=16, seed=1).run(2)
+    first = MapElites(model, encoding, 10, batch_size=16, seed=1)
+    first.run(2)
+    first.save(ckpt)
+    lines = []
+    evolve(model, encoding, 10, generations=2, population=16, insertion="all", seed=2,
+           checkpoint=ckpt, log=lines.append)  # fmt: skip
+    assert not any("resumed" in line for line in lines)
+
+
+def test_rows_and_summary_agree_with_the_archive(model):
+    encoding = make_encoding("cppn", {"color": "gray"}, (1, 28, 28))
+    me = evolve(model, encoding, 10, generations=4, population=16, insertion="all", seed=0,
+                log=lambda m: None)  # fmt: skip
+    ids = dict(dataset="mnist", net="lenet", model_seed=0, encoding="cppn", insertion="all", run=0)
+    elites = elite_rows(me, **ids)
+    assert np.allclose(elites["confidence"], me.archive.confidences.numpy(), equal_nan=True)
+    history = history_rows(me, **ids)
+    assert len(history) == 4 * 10
+    last = history[history["generation"] == 4].sort_values("class")["confidence"].to_numpy()
+    assert np.allclose(last, me.archive.confidences.numpy(), equal_nan=True)
+    summary = summary_table(elites)
+    assert summary.iloc[0]["median_confidence"] == pytest.approx(
+        100 * np.median(np.nan_to_num(me.archive.confidences.numpy()))
+    )
+    same = transfer_rows(me, model, "lenet/seed=0", "same network", **ids)
+    assert np.allclose(same["target_confidence"], same["source_confidence"], atol=1e-5)
+    table = transfer_table(same)
+    assert table.iloc[0]["elites"] == int(me.archive.filled.sum())
+
+
+def _elites(direct, cppn):
+    rows = []
+    for enc, values in (("direct", direct), ("cppn", cppn)):
+        for i, v in enumerate(values):
+            rows.append(dict(dataset="mnist", net="lenet", model_seed=0, encoding=enc,
+                             insertion="all", run=i // 10, **{"class": i % 10},
+                             confidence=v, generation_found=1, excluded=False))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_encoding_test_detects_a_difference_and_counts_classes():
+    rng = np.random.default_rng(0)
+    elites = _elites(rng.uniform(0.2, 0.5, 30), rng.uniform(0.991, 1.0, 30))
+    tests = encoding_tests(elites)
+    assert tests.iloc[0]["p_value"] < 1e-6 and tests.iloc[0]["n_a"] == 30
+    summary = summary_table(elites).set_index("encoding")
+    assert (
+        summary.loc["cppn", "classes_at_99"] == 10 and summary.loc["direct", "classes_at_99"] == 0
+    )
+
+
+def test_excluded_classes_do_not_count():
+    elites = _elites([0.1] * 10, [0.2] * 10)
+    elites.loc[elites["class"] == 9, ["excluded", "confidence"]] = [True, np.nan]
+    assert (summary_table(elites)["classes"] == 9).all()
+
+
+def test_ascent_table_rows():
+    result = {
+        "classes": ["0", "1"], "confidences": torch.tensor([0.9999, 0.5]),
+        "steps_to": torch.tensor([[3, 5, 9], [-1, -1, -1]]), "thresholds": [0.99, 0.999, 0.9999],
+        "steps": 20, "decay": 0.0,
+    }  # fmt: skip
+    table = ascent_table(
+        {"results/fooling/dataset=mnist/net=lenet/seed=0/gradient_ascent.pt": result}
+    )
+    assert table["step_to_99.99"].tolist() == [9, -1]
+    assert table["net"].tolist() == ["lenet", "lenet"]
