@@ -36,6 +36,28 @@ include: "workflow/rules/fooling.smk"
 include: "workflow/rules/figures.smk"
 
 
+# Rules that neither train nor query a network run on the submit host of a cluster.
+localrules:
+    all,
+    summarize_networks,
+    aggregate_attacks,
+    tabulate_one_pixel,
+    tabulate_de_vs_random,
+    aggregate_fooling,
+    tabulate_fooling,
+    tabulate_transfer,
+    tabulate_gradient_ascent,
+    render_figure_examples,
+    render_figure_heatmap,
+    render_figure_class_counts,
+    render_figure_fitness,
+    render_figure_reachable_targets,
+    render_figure_elites,
+    render_figure_class_confidence,
+    render_figure_progress,
+    render_figure_gradient_ascent,
+
+
 rule all:
     default_target: True
     input:

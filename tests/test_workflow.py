@@ -157,3 +157,10 @@ def test_attack_tables_do_not_depend_on_shard_size(tiny):
     assert len(list((tiny / "results" / "one_pixel").rglob("shard=*.pt"))) >= 2 * (1 + 1 + 1)
     assert _opa_tables(tiny) == before
     assert _model(tiny, "lenet").stat().st_mtime_ns == model_mtime
+
+
+def test_rules_pass_config_values_as_params_never_through_a_shell():
+    rules = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    rules += (REPO / "Snakefile").read_text()
+    assert "shell:" not in rules and "run:" not in rules
+    assert rules.count("script:") >= 10
