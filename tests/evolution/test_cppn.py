@@ -14,8 +14,11 @@ from evofool.evolution import (
     activate,
     cppn_inputs,
     encoding_from_config,
+    hsv_to_rgb,
+    quantize,
     render_cppns,
 )
+from evofool.evolution._cppn import _chunk_size, _plan
 
 LINEAR = ACTIVATIONS.index("linear")
 
@@ -130,6 +133,73 @@ def test_render_is_deterministic_and_independent_of_batch_and_chunking():
     alone = torch.cat([enc.render_outputs([g]) for g in pop[::7]])
     torch.testing.assert_close(alone, enc.render_outputs(pop)[::7], atol=1e-5, rtol=0)
     assert a.min() >= 0 and a.max() <= 1 and torch.equal(a * 255, (a * 255).round())
+
+
+@pytest.mark.parametrize("color", ["gray", "hsv"])
+def test_batched_render_equals_reference_renderer_to_the_bit(color):
+    # Bit for bit but for Gaussian values below exp(-87), flushed to 0 (subnormals are slow).
+    enc, pop = _evolved_population(color=color, seed=1 if color == "gray" else 2)
+    batched = enc.render_outputs(pop)
+    for i, g in enumerate(pop):
+        assert (batched[i] - reference_render(g, 11, 13)).abs().max() <= 1e-30
+
+
+def test_a_genome_renders_the_same_bits_alone_or_in_any_batch():
+    enc, pop = _evolved_population(seed=5)
+    together = enc.render_outputs(pop)
+    for i in range(0, len(pop), 5):
+        assert torch.equal(enc.render_outputs([pop[i]])[0], together[i])
+    assert torch.equal(enc.render_outputs(pop[::-1]), together.flip(0))
+
+
+@pytest.mark.parametrize("color", ["gray", "hsv"])
+def test_pixel_chunks_of_64_give_the_same_bits_and_pixels(color):
+    _, pop = _evolved_population(color=color, seed=6)
+    n_rows = _plan(pop).n_rows
+    assert _chunk_size(20 * 20, n_rows, 64 * n_rows) == 64  # 6 chunks of 64, then 16 pixels
+    whole = CPPNEncoding(20, 20, color=color)
+    chunked = CPPNEncoding(20, 20, color=color, max_elements=64 * n_rows)
+    outputs = chunked.render_outputs(pop)
+    assert torch.equal(outputs, whole.render_outputs(pop))
+    pixels = quantize(outputs.abs())
+    if color == "hsv":
+        pixels = quantize(hsv_to_rgb(pixels))
+    assert torch.equal(chunked.render(pop), pixels)
+    assert torch.equal(whole.render(pop), pixels)
+
+
+def test_render_turns_outputs_into_pixels_exactly_even_in_odd_chunks():
+    enc, pop = _evolved_population(color="hsv", seed=7)
+    expected = quantize(hsv_to_rgb(quantize(enc.render_outputs(pop).abs())))
+    assert torch.equal(enc.render(pop), expected)
+    odd = CPPNEncoding(11, 13, color="hsv", max_elements=500)
+    assert torch.equal(
+        odd.render(pop), quantize(hsv_to_rgb(quantize(odd.render_outputs(pop).abs())))
+    )
+
+
+def test_constant_and_unneeded_nodes():
+    gaussian, sine = ACTIVATIONS.index("gaussian"), ACTIVATIONS.index("sine")
+    # Node 5 has no inputs (a constant exp(0) = 1) and feeds the output; node 6 feeds nothing.
+    g = CPPNGenome(
+        [-1, -1, -1, -1, LINEAR, gaussian, sine], [5, 3, 0], [4, 4, 6], [1.5, 0.0, 2.0], 1
+    )
+    v = render_cppns([g], 3, 4)[0, 0]
+    assert torch.equal(v, torch.full((3, 4), 0.5))  # clip(1.5 * 1 + 0 * 1, -3, 3) / 3
+    assert torch.equal(v, reference_render(g, 3, 4)[0])
+    # An output without inputs is a constant too.
+    lone = CPPNGenome([-1, -1, -1, -1, gaussian, sine], [0], [5], [1.0], 1)
+    assert torch.equal(render_cppns([lone, g], 3, 4)[0, 0], torch.ones(3, 4))
+
+
+def test_gaussian_values_below_exp_minus_87_are_flushed_to_zero():
+    gaussian = ACTIVATIONS.index("gaussian")
+    g = CPPNGenome([-1, -1, -1, -1, gaussian], [0], [4], [10.5], 1)  # exp(-(10.5 x)^2)
+    v = render_cppns([g], 1, 401)[0, 0, 0]
+    ref = reference_render(g, 1, 401)[0, 0]
+    assert torch.any((ref > 0) & (ref < torch.finfo(torch.float32).tiny))  # subnormals occur
+    floor = float(torch.exp(torch.tensor(-87.0)))
+    assert torch.equal(v, torch.where(ref > floor, ref, torch.zeros(())))
 
 
 def test_linear_cppn_with_weight_on_x_draws_a_horizontal_ramp():

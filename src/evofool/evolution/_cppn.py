@@ -7,13 +7,16 @@ population in one tensor program over all genomes and pixels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from evofool.evolution._operators import hsv_to_rgb, polynomial_mutation, quantize
+from evofool.evolution._operators import polynomial_mutation
 from evofool.evolution._random import Rngs
 
 #: Activation functions in the order of the released code's enum (Sferes ``nn2/af_cppn.hpp``).
@@ -56,6 +59,12 @@ def cppn_inputs(height: int, width: int) -> torch.Tensor:
     x, y = x.reshape(-1), y.reshape(-1)
     d = torch.sqrt(x * x + y * y)
     return torch.stack([x, y, d, torch.ones_like(x)], 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_inputs(height: int, width: int) -> torch.Tensor:
+    """:func:`cppn_inputs`, kept for later renders of the same size (never written to)."""
+    return cppn_inputs(height, width)
 
 
 def _centred(n: int) -> torch.Tensor:
@@ -215,17 +224,290 @@ class CPPNGenome:
         )
 
 
-def _layers(act: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-    """Longest-path layer of every node: inputs 0, every other node at least 1."""
-    layer = torch.where(act == INPUT_NODE, 0, 1)
-    if src.numel() == 0:
-        return layer
-    for _ in range(act.numel() + 1):
-        new = layer.scatter_reduce(0, dst, layer[src] + 1, reduce="amax", include_self=True)
-        if torch.equal(new, layer):
-            return layer
-        layer = new
+#: Row of the value buffer holding the bias input (all ones).
+_BIAS_ROW = INPUTS.index("bias")
+#: Row of the value buffer holding zeros.
+_ZERO_ROW = N_INPUTS
+#: First row of the value buffer holding a computed node.
+_FIRST_NODE_ROW = N_INPUTS + 1
+#: Unused floats after each row of the value buffer, so a block of rows is never one flat run.
+_ROW_PAD = 16
+#: Pixel chunks, when an image is cut, are a multiple of this many pixels.
+_CHUNK_ALIGN = 64
+#: Pixel chunks are cut so the value buffer holds about this many floats (a few MB, in cache).
+_CACHE_FLOATS = 2**20
+
+
+class _Plan(NamedTuple):
+    """The rows of the value buffer and the work per layer, built by :func:`_plan`.
+
+    Rows 0-3 are the inputs and row 4 zeros; a node without inputs is a constant, 0 or 1, and
+    reads from row 4 or the bias row. Then come the other nodes layer by layer
+    (``layer_sizes`` rows each), each layer sorted by activation (``group_sizes`` rows of
+    activation ``group_activations``, ``groups_per_layer`` groups per layer).
+
+    ``sources`` and ``weights`` (``(n, 1)``) list the rows to gather and their weights, layer
+    by layer: the first edge (in edge-list order) into each node of the layer, in row order,
+    then the layer's ``later_sizes`` later edges in edge-list order (at most ``max_later``),
+    which add into rows ``later_targets`` (relative to the layer's first row).
+    ``output_rows`` lists the row of every output, genome by genome.
+    """
+
+    n_rows: int
+    max_later: int
+    layer_sizes: list[int]
+    later_sizes: list[int]
+    group_sizes: list[int]
+    group_activations: list[int]
+    groups_per_layer: list[int]
+    sources: torch.Tensor
+    weights: torch.Tensor
+    later_targets: torch.Tensor
+    output_rows: torch.Tensor
+
+
+#: Added to the output distance of a node once it is known to reach an output.
+_REACHES = 2**32
+
+
+def _output_distances(
+    src: np.ndarray, dst: np.ndarray, outputs: np.ndarray, n: int, bound: int
+) -> np.ndarray:
+    """Longest path, in edges, from every node to an output it feeds, or -1 if it feeds none.
+
+    Relaxes all edges at once, backward (a source is one step further than its target), one
+    round per step until nothing changes. A node's value gains ``_REACHES`` once it reaches an
+    output, so paths into nodes that reach none count only until one that does is found.
+    Every node takes part, so a graph still changing after ``bound`` (its node count) rounds
+    has a cycle, wherever the cycle is.
+
+    Raises:
+        ValueError: If a graph has a cycle.
+    """
+    value = np.zeros(n, dtype=np.int64)
+    value[outputs] = _REACHES
+    total = value.sum()
+    for _ in range(bound + 1):
+        np.maximum.at(value, src, value[dst] + 1)
+        new_total = value.sum()
+        if new_total == total:
+            return np.where(value >= _REACHES, value - _REACHES, -1)
+        total = new_total
     raise ValueError("a CPPN graph has a cycle")
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """Stable argsort of non-negative integer ``keys`` (16-bit keys use numpy's radix sort)."""
+    if keys.size and keys.max() < 2**16:
+        keys = keys.astype(np.uint16)
+    return np.argsort(keys, kind="stable")
+
+
+def _runs(keys: np.ndarray) -> np.ndarray:
+    """Start of every run of equal values in ``keys``, and ``keys.size`` at the end."""
+    starts = np.ones(keys.size + 1, dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=starts[1:-1])
+    return np.flatnonzero(starts)
+
+
+def _plan(genomes: Sequence[CPPNGenome]) -> _Plan:
+    """Lay out the nodes that the outputs need, of all genomes, as rows of one value buffer.
+
+    Every needed hidden or output node of every genome that has inputs gets a row, sorted by
+    (layer, activation, genome, node); the inputs share rows 0-3. Nodes no output depends on
+    get no row and their edges are dropped; nodes without inputs are constants,
+    ``activate(a, 0)``, which is 0 or 1 and read from the zero or the bias row. All
+    vectorised numpy: the Python loops only collect the genomes' arrays.
+    """
+    k = genomes[0].n_outputs
+    acts = [g.activations for g in genomes]
+    srcs = [g.sources for g in genomes]
+    n_nodes = np.fromiter(map(len, acts), np.int64, len(genomes))
+    first_node = np.cumsum(n_nodes) - n_nodes
+    shift = np.repeat(first_node, np.fromiter(map(len, srcs), np.int64, len(genomes)))
+    act = np.concatenate(acts)
+    src = np.concatenate(srcs) + shift
+    dst = np.concatenate([g.targets for g in genomes]) + shift
+    weight = np.concatenate([g.weights for g in genomes])
+    outputs = (first_node[:, None] + N_INPUTS + np.arange(k)).reshape(-1)
+    # Inputs and constants (nodes without inputs) are on no cycle and need no distance.
+    has_inputs = np.bincount(dst, minlength=act.size) > 0
+    inner = has_inputs[src]
+    distance = _output_distances(src[inner], dst[inner], outputs, act.size, int(n_nodes.max()))
+    needed = distance >= 0
+    nodes = np.flatnonzero(needed & has_inputs)
+    constants = np.flatnonzero(~has_inputs & (act != INPUT_NODE))
+
+    # Layers, for needed nodes with inputs: counted back from the outputs, which are all in the
+    # last layer, so every edge between them points to a later layer.
+    layer = np.zeros(act.size, dtype=np.int64)
+    if nodes.size:
+        layer[nodes] = distance[nodes].max() + 1 - distance[nodes]
+
+    # Rows: inputs share rows 0-3, constants read row 4 or the bias row, and the other needed
+    # nodes follow, sorted by (layer, activation), else in node order.
+    key = layer[nodes] * len(ACTIVATIONS) + act[nodes]
+    order = _stable_order(key)
+    nodes, key = nodes[order], key[order]
+    row = np.zeros(act.size, dtype=np.int64)
+    row[first_node[:, None] + np.arange(N_INPUTS)] = np.arange(N_INPUTS)
+    row[constants] = _CONSTANT_ROW[act[constants]]
+    row[nodes] = _FIRST_NODE_ROW + np.arange(nodes.size)
+    node_layer = key // len(ACTIVATIONS)
+    n_layers = int(node_layer[-1]) if nodes.size else 0
+
+    # Edges to gather, layer by layer: the first edge (in edge-list order) into each node of
+    # the layer, in row order, then the later edges into the layer, in edge-list order.
+    edge_ids = np.arange(src.size)
+    first_edge = np.full(act.size, src.size)
+    np.minimum.at(first_edge, dst, edge_ids)
+    later = edge_ids[needed[dst] & (first_edge[dst] != edge_ids)]
+    later = later[_stable_order(layer[dst[later]])]
+    later_layer = layer[dst[later]]
+    layer_nodes = np.searchsorted(node_layer, np.arange(1, n_layers + 2))
+    layer_later = np.searchsorted(later_layer, np.arange(1, n_layers + 2))
+    gathered = np.empty(nodes.size + later.size, dtype=np.int64)
+    gathered[np.arange(nodes.size) + layer_later[node_layer - 1]] = first_edge[nodes]
+    gathered[np.arange(later.size) + layer_nodes[later_layer]] = later
+    later_first_row = _FIRST_NODE_ROW + layer_nodes[later_layer - 1]
+
+    groups = _runs(key)
+    layer_sizes = np.diff(layer_nodes)
+    return _Plan(
+        n_rows=_FIRST_NODE_ROW + nodes.size,
+        max_later=int(np.diff(layer_later).max(initial=0)),
+        layer_sizes=layer_sizes.tolist(),
+        later_sizes=np.diff(layer_later).tolist(),
+        group_sizes=np.diff(groups).tolist(),
+        group_activations=(key[groups[:-1]] % len(ACTIVATIONS)).tolist(),
+        groups_per_layer=np.bincount(node_layer[groups[:-1]] - 1, minlength=n_layers).tolist(),
+        sources=torch.from_numpy(row[src[gathered]]),
+        weights=torch.from_numpy(weight[gathered]).unsqueeze(1),
+        later_targets=torch.from_numpy(row[dst[later]] - later_first_row),
+        output_rows=torch.from_numpy(row[outputs]),
+    )
+
+
+_ZERO = torch.zeros((), dtype=torch.float32)
+_MINUS_ONE = torch.full((), -1.0, dtype=torch.float32)
+#: The Gaussian is flushed to 0 where ``exp(-s^2) <= exp(-87)`` (see :func:`_gaussian_`).
+_EXP_FLOOR = 87.0
+_EXP_FLOOR_VALUE = float(torch.exp(torch.tensor(-_EXP_FLOOR)))
+
+
+def _sine_(s: torch.Tensor) -> None:
+    s.sin_()
+
+
+def _sigmoid_(s: torch.Tensor) -> None:
+    # -1 + 2 sigmoid(s) is 2 (sigmoid(s) - 0.5) bit for bit (checked for every float in [0, 1]).
+    torch.add(_MINUS_ONE, s.sigmoid_(), alpha=2.0, out=s)
+
+
+def _gaussian_(s: torch.Tensor) -> None:
+    # 0 + (-1) s s is -s * s bit for bit (checked for every float32). At or below exp(-87),
+    # close to where exp turns subnormal and torch.exp (and all later arithmetic on its
+    # results) is many times slower, the value is flushed to 0: a change of at most 1.65e-38.
+    torch.addcmul(_ZERO, s, s, value=-1.0, out=s).clamp_(min=-_EXP_FLOOR).exp_()
+    torch.threshold_(s, _EXP_FLOOR_VALUE, 0.0)
+
+
+def _linear_(s: torch.Tensor) -> None:
+    s.clamp_(-3.0, 3.0).div_(3.0)
+
+
+#: In-place versions of :func:`activate`: the same results bit for bit, except Gaussian values
+#: at or below exp(-87) = 1.65e-38, which are flushed to 0.
+_ACTIVATE_INPLACE = (_sine_, _sigmoid_, _gaussian_, _linear_)
+#: Activations that map 0 to 0 and treat every element alike (any run of elements will do).
+_ZERO_PRESERVING = (ACTIVATIONS.index("sine"), ACTIVATIONS.index("linear"))
+#: Row holding the value of a node without inputs, ``activate(a, 0)`` (0 or 1), per activation.
+_CONSTANT_ROW = np.array(
+    [
+        {0.0: _ZERO_ROW, 1.0: _BIAS_ROW}[float(activate(a, torch.zeros(())))]
+        for a in range(len(ACTIVATIONS))
+    ]
+)
+
+
+def _steps(plan: _Plan, storage: torch.Tensor, width: int) -> tuple[torch.Tensor, list]:
+    """Views of ``storage`` for evaluating ``plan`` on a chunk of ``width`` pixels.
+
+    Returns the ``(n_rows, width + pad)`` value buffer, with the zero row and the padding
+    zeroed (the padding then stays zero), and per layer the tensors :func:`_run` uses, so the
+    loop over pixel chunks creates no views.
+    """
+    stride = width + _ROW_PAD
+    values = storage[: plan.n_rows * stride].view(plan.n_rows, stride)
+    later_buffer = storage[plan.n_rows * stride :][: plan.max_later * stride].view(-1, stride)
+    values[:, width:].zero_()
+    values[_ZERO_ROW].zero_()
+    nodes = values[_FIRST_NODE_ROW:]
+    blocks = nodes.split_with_sizes(plan.layer_sizes)
+    # Sine and linear map the zero padding to zero, so they may run over whole rows, which is
+    # cheaper; the sigmoid and Gaussian run row by row on the pixels only (see render_cppns).
+    rows = nodes.split_with_sizes(plan.group_sizes)
+    pixels = nodes[:, :width].split_with_sizes(plan.group_sizes)
+    activations = [
+        (_ACTIVATE_INPLACE[a], rows[i] if a in _ZERO_PRESERVING else pixels[i])
+        for i, a in enumerate(plan.group_activations)
+    ]
+    halves = [n for pair in zip(plan.layer_sizes, plan.later_sizes, strict=True) for n in pair]
+    sources = plan.sources.split_with_sizes(halves)
+    weights = plan.weights.split_with_sizes(halves)
+    later_targets = plan.later_targets.split_with_sizes(plan.later_sizes)
+    steps = []
+    end, group = _FIRST_NODE_ROW, 0
+    for i, block in enumerate(blocks):
+        below = values[:end]  # every row this layer reads
+        first = (below, sources[2 * i], weights[2 * i], block)
+        n_later = plan.later_sizes[i]
+        later = (sources[2 * i + 1], later_buffer[:n_later], weights[2 * i + 1], later_targets[i])
+        n_groups = plan.groups_per_layer[i]
+        steps.append((first, later if n_later else None, activations[group : group + n_groups]))
+        end, group = end + len(block), group + n_groups
+    return values, steps
+
+
+def _run(steps: list) -> None:
+    """Evaluate every layer in order (inputs already in rows 0-3 of the value buffer)."""
+    for (below, sources, weights, block), later, acts in steps:
+        # Gathering from the rows below the layer, not from the whole buffer, lets torch write
+        # straight into the layer's rows.
+        torch.index_select(below, 0, sources, out=block)
+        block.mul_(weights)
+        if later is not None:
+            later_sources, gathered, later_weights, targets = later
+            torch.index_select(below, 0, later_sources, out=gathered)
+            gathered.mul_(later_weights)
+            block.index_add_(0, targets, gathered)
+        for fn, view in acts:
+            fn(view)
+
+
+_scratch_space = threading.local()
+
+
+def _scratch(n: int) -> torch.Tensor:
+    """A float32 buffer of ``n`` elements, kept per thread from one render to the next.
+
+    Reuse saves page faults: a fresh buffer of a few megabytes is often returned to the
+    operating system when freed and faulted in again, page by page, on the next call, which
+    can cost as much as the whole evaluation.
+    """
+    buffer = getattr(_scratch_space, "buffer", None)
+    if buffer is None or buffer.numel() < n:
+        buffer = torch.empty(n, dtype=torch.float32)
+        _scratch_space.buffer = buffer
+    return buffer[:n]
+
+
+def _chunk_size(pixels: int, n_rows: int, max_elements: int) -> int:
+    """Pixels per chunk: all of them if the value buffer stays small, else a multiple of 64."""
+    chunk = min(pixels, max(1, min(max_elements, _CACHE_FLOATS) // n_rows))
+    if chunk < pixels and chunk >= _CHUNK_ALIGN:
+        chunk -= chunk % _CHUNK_ALIGN
+    return chunk
 
 
 def render_cppns(
@@ -237,25 +519,39 @@ def render_cppns(
 ) -> torch.Tensor:
     """Evaluate a population of CPPNs of different topologies at every pixel, all at once.
 
-    Batching scheme: the nodes of all genomes are packed into the rows of one value tensor of
-    shape ``(rows, pixels)``. Rows 0-3 hold the four inputs, shared by every genome; each
-    other node of each genome gets its own row. Every node's layer is the length of the
-    longest path reaching it, computed for all genomes at once by repeated ``scatter_reduce``
-    over the concatenated edge list (nodes without inputs sit in layer 1). Rows are sorted by
-    (layer, activation), so each layer is a contiguous block of rows and, within it, each
-    activation function a contiguous slice. Layers are evaluated in order: one gather of the
-    source rows times the weights and one ``index_add_`` sum the inputs of every node of the
-    layer in every genome (in edge-list order, so each node's sum is computed exactly as a
-    one-genome evaluation would), then each activation is applied to its slice. The Python
-    loop runs over layers (the depth of the deepest genome), never over genomes or pixels.
-    Pixels are processed in chunks so the value tensor holds at most about ``max_elements``
-    numbers.
+    Batching scheme (laid out by :func:`_plan` with vectorised numpy, once per call): the
+    nodes that some output depends on, of all genomes, are the rows of one float32 value
+    buffer of shape ``(rows, pixels)``; nodes no output needs are dropped. Rows 0-3 hold the
+    inputs, shared by every genome, and row 4 zeros: a node without inputs is the constant
+    ``activate(a, 0)``, 0 or 1, and is read from row 4 or the bias row. Then come the other
+    nodes layer by layer, a node's layer counted back from the outputs (all outputs in the last
+    layer) by its longest path to one, so that every edge points to a later layer. Within a
+    layer rows are sorted by activation.
+
+    Each layer is evaluated for all genomes at once: one ``index_select`` copies the source
+    row of the first edge into each node straight into the node's row, which is multiplied by
+    the edge's weight; a second one gathers the sources of the later edges, which, times their
+    weights, one ``index_add_`` adds in edge-list order (so each node's sum is computed term by
+    term exactly as a one-genome evaluation does); then each activation is applied in place to
+    its slice of rows. The Python loop runs over layers (the depth of the deepest genome),
+    never over genomes. Large images are cut into pixel chunks (multiples of 64 pixels) so the
+    buffer stays in cache and holds at most about ``max_elements`` numbers; the layout is
+    built once per call, and the buffer is kept from call to call.
+
+    The result equals a one-genome-at-a-time evaluation with :func:`activate` bit for bit
+    (but for the sign of a zero), except that Gaussian values at or below ``exp(-87)``
+    (1.65e-38) are flushed to 0 (subnormal numbers are many times slower). Every buffer row
+    is followed by unused padding, so the sigmoid and the Gaussian run row by row, exactly as
+    on one genome's row of pixels (the sigmoid's vectorised kernel treats a run's last
+    elements differently), and a pixel's value does not depend on the batch it is rendered
+    in. (With several torch threads, a kernel may split a large block anywhere, which can
+    move such last-bit differences.)
 
     Args:
         genomes: ``P`` genomes, all with the same number of outputs.
         height: Image height in pixels.
         width: Image width in pixels.
-        max_elements: Bound on the size of the value tensor (sets the pixel chunk).
+        max_elements: Bound on the size of the value buffer (sets the pixel chunk).
 
     Returns:
         ``(P, n_outputs, height, width)`` float32 output values, each in [-1, 1].
@@ -263,76 +559,94 @@ def render_cppns(
     Raises:
         ValueError: If ``genomes`` is empty, mixes output counts, or a graph has a cycle.
     """
+    return _render(genomes, height, width, max_elements)
+
+
+def _render(
+    genomes: Sequence[CPPNGenome],
+    height: int,
+    width: int,
+    max_elements: int,
+    finish: Callable[[torch.Tensor], Any] | None = None,
+) -> torch.Tensor:
+    """:func:`render_cppns`, calling ``finish`` in place on each ``(P, k, chunk)`` output chunk.
+
+    ``finish`` (pixel post-processing, run while the chunk is still in cache) must treat each
+    value on its own, so that chunking cannot change the result.
+    """
     if len(genomes) == 0:
         raise ValueError("genomes must hold at least one CPPNGenome")
     k = genomes[0].n_outputs
-    if any(g.n_outputs != k for g in genomes):
+    if len(set(map(attrgetter("n_outputs"), genomes))) > 1:
         raise ValueError("all genomes must have the same number of outputs")
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height} x {width}")
     if max_elements < 1:
         raise ValueError(f"max_elements must be positive, got {max_elements}")
-    p = len(genomes)
-    sizes = np.array([g.n_nodes for g in genomes], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    act = torch.from_numpy(np.concatenate([g.activations for g in genomes]).astype(np.int64))
-    src = torch.from_numpy(
-        np.concatenate([g.sources + o for g, o in zip(genomes, offsets, strict=True)])
-    )
-    dst = torch.from_numpy(
-        np.concatenate([g.targets + o for g, o in zip(genomes, offsets, strict=True)])
-    )
-    weight = torch.from_numpy(np.concatenate([g.weights for g in genomes]))
-    layer = _layers(act, src, dst)
-
-    # Row of every node: inputs share rows 0-3, other nodes sorted by (layer, activation).
-    is_input = act == INPUT_NODE
-    inner = torch.nonzero(~is_input).squeeze(1)
-    order = inner[torch.sort(layer[inner] * len(ACTIVATIONS) + act[inner], stable=True).indices]
-    row = torch.empty(act.numel(), dtype=torch.long)
-    local = torch.arange(act.numel()) - torch.from_numpy(np.repeat(offsets, sizes))
-    row[is_input] = local[is_input]
-    row[order] = N_INPUTS + torch.arange(order.numel())
-    n_rows = N_INPUTS + order.numel()
-    src_row, dst_row = row[src], row[dst]
-    edge_layer = layer[dst]
-    sorted_layer, sorted_act = layer[order], act[order]
-
-    plan = []  # per layer: first row, row count, edges (source row, local target, weight), slices
-    first = N_INPUTS
-    for lay in range(1, int(layer.max()) + 1):
-        count = int((sorted_layer == lay).sum())
-        if count == 0:
-            continue
-        on = edge_layer == lay
-        acts = sorted_act[first - N_INPUTS : first - N_INPUTS + count]
-        slices = []
-        for a in range(len(ACTIVATIONS)):
-            members = torch.nonzero(acts == a).squeeze(1)
-            if members.numel():
-                slices.append((a, int(members[0]), int(members[-1]) + 1))
-        edges = (src_row[on], dst_row[on] - first, weight[on].unsqueeze(1))
-        plan.append((first, count, edges, slices))
-        first += count
-    out_rows = row[torch.from_numpy(offsets).unsqueeze(1) + N_INPUTS + torch.arange(k)]
-
-    coords = cppn_inputs(height, width)
+    plan = _plan(genomes)
+    coords = _cached_inputs(height, width)
     pixels = height * width
-    chunk = max(1, min(pixels, max_elements // n_rows))
-    out = torch.empty(p, k, pixels)
+    chunk = _chunk_size(pixels, plan.n_rows, max_elements)
+    storage = _scratch((plan.n_rows + plan.max_later) * (chunk + _ROW_PAD))
+    out = torch.empty(len(genomes) * k, pixels, dtype=torch.float32)
+    built = 0
     for start in range(0, pixels, chunk):
-        stop = min(start + chunk, pixels)
-        values = torch.zeros(n_rows, stop - start)
-        values[:N_INPUTS] = coords[:, start:stop]
-        for first, count, (e_src, e_dst, e_w), slices in plan:
-            block = torch.zeros(count, stop - start)
-            if e_src.numel():
-                block.index_add_(0, e_dst, values[e_src] * e_w)
-            for a, lo, hi in slices:
-                block[lo:hi] = activate(a, block[lo:hi])
-            values[first : first + count] = block
-        out[:, :, start:stop] = values[out_rows]
-    return out.view(p, k, height, width)
+        size = min(chunk, pixels - start)
+        if size != built:
+            values, steps = _steps(plan, storage, size)
+            staged = out if size == pixels else torch.empty(len(out), size, dtype=out.dtype)
+            built = size
+        values[:N_INPUTS, :size] = coords[:, start : start + size]
+        _run(steps)
+        torch.index_select(values[:, :size], 0, plan.output_rows, out=staged)
+        if finish is not None:
+            finish(staged.view(len(genomes), k, size))
+        if staged is not out:
+            out[:, start : start + size] = staged
+    return out.view(len(genomes), k, height, width)
+
+
+def _quantize_(x: torch.Tensor) -> torch.Tensor:
+    """In-place :func:`quantize` (the same operations, so the same results)."""
+    return x.clamp_(0.0, 1.0).mul_(255.0).round_().div_(255.0)
+
+
+def _gray_pixels_(values: torch.Tensor) -> None:
+    """Raw outputs to grayscale pixels in place: ``quantize(|v|)``."""
+    _quantize_(values.abs_())
+
+
+@functools.cache
+def _hue_factors() -> torch.Tensor:
+    """Red, green and blue hue factors ``(3, 256)`` of each hue level ``q``.
+
+    The factor :func:`hsv_to_rgb` multiplies ``v s`` by, computed with its operations on
+    ``h = q / 255``.
+    """
+    h6 = (torch.arange(256, dtype=torch.float32) / 255.0) * 6.0
+    k = torch.remainder(torch.stack([h6 + 5.0, h6 + 3.0, h6 + 1.0]), 6.0)
+    return torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+
+
+def _hsv_pixels_(values: torch.Tensor) -> None:
+    """Raw ``(N, 3, n)`` outputs to RGB pixels in place: ``quantize(hsv_to_rgb(quantize(|v|)))``.
+
+    The same operations on the same numbers, so the same pixels, with fewer passes: the hue
+    is only a level ``q`` and each channel's hue factor is looked up (:func:`_hue_factors`),
+    and the final clamp is left out (``v - v s f`` is already in [0, 1] for ``s, f`` in
+    [0, 1]). A NaN hue (impossible for finite weights) would read as hue 0.
+    """
+    h, s, v = values.unbind(1)
+    level = h.abs_().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.int64).clamp_(0, 255)
+    level = level.view(-1)
+    _quantize_(s.abs_())
+    _quantize_(v.abs_())
+    vs = v * s
+    factor = torch.empty_like(vs)
+    # Red overwrites hue, green saturation, blue value: each is read for the last time before.
+    for table, channel in zip(_hue_factors(), (h, s, v), strict=True):
+        torch.index_select(table, 0, level, out=factor.view(-1))
+        torch.sub(v, factor.mul_(vs), out=channel).mul_(255.0).round_().div_(255.0)
 
 
 class CPPNEncoding:
@@ -543,10 +857,8 @@ class CPPNEncoding:
 
     def render(self, genomes: Sequence[CPPNGenome]) -> torch.Tensor:
         """Images ``(n, C, H, W)`` in [0, 1]: ``clip(|v| * 255, 0, 255)`` rounded, HSV as RGB."""
-        pixels = quantize(self.render_outputs(genomes).abs())
-        if self.color == "hsv":
-            pixels = quantize(hsv_to_rgb(pixels))
-        return pixels
+        finish = _hsv_pixels_ if self.color == "hsv" else _gray_pixels_
+        return _render(genomes, self.height, self.width, self.max_elements, finish)
 
     def stack(self, genomes: Sequence[CPPNGenome]) -> list[CPPNGenome]:
         """A population is a plain list of genomes."""
