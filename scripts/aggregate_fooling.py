@@ -4,6 +4,7 @@ import pandas as pd
 
 from evofool.evolution import MapElites
 from evofool.fooling import elite_rows, history_rows
+from evofool.targets import path_wildcards
 from evofool.workflow import run_rule
 
 
@@ -11,7 +12,7 @@ def main(smk, log):
     wc = smk.wildcards
     elites, history = [], []
     for path in smk.input.runs:
-        key = dict(part.split("=") for part in path.split("/") if "=" in part)
+        key = path_wildcards(path)
         me = MapElites.load(path)
         ids = dict(
             dataset=wc.dataset, net=wc.net, model_seed=int(wc.seed), encoding=key["encoding"],

@@ -4,13 +4,14 @@ import pandas as pd
 
 from evofool.io import load_artifact
 from evofool.one_pixel import success_table
+from evofool.targets import path_wildcards
 from evofool.workflow import run_rule
 
 
 def main(smk, log):
     accuracies = {}
     for path in smk.input.images:
-        key = dict(part.split("=") for part in path.split("/") if "=" in part)
+        key = path_wildcards(path)
         accuracies[(key["dataset"], key["net"], int(key["seed"]))] = load_artifact(path)["accuracy"]
     table = success_table([pd.read_csv(p) for p in smk.input.attacks], accuracies)
     table.round(4).to_csv(smk.output.table, index=False)

@@ -5,6 +5,7 @@ import pandas as pd
 from evofool.evolution import MapElites
 from evofool.fooling import transfer_rows
 from evofool.models import load_model
+from evofool.targets import path_wildcards
 from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
@@ -17,7 +18,7 @@ def main(smk, log):
     ]
     rows = []
     for path in smk.input.runs:
-        key = dict(part.split("=") for part in path.split("/") if "=" in part)
+        key = path_wildcards(path)
         me = MapElites.load(path)
         for model, name, relation in others:
             rows.append(

@@ -11,6 +11,7 @@ import jsonschema
 import yaml
 
 from evofool.errors import EvofoolError
+from evofool.models import ARCHITECTURES
 
 
 def _with_defaults(validator_class: type) -> type:
@@ -73,10 +74,10 @@ def _check_networks(config: Mapping[str, Any]) -> None:
             )
         for net, settings in nets.items():
             settings.setdefault("arch", net)
-            if settings["arch"] not in ("lenet", "allconv", "nin", "vgg16", "alexnet"):
+            if settings["arch"] not in ARCHITECTURES:
                 raise EvofoolError(
                     f"config key networks.{dataset}.{net}.arch: unknown network "
-                    f"{settings['arch']!r}; choose one of: lenet, allconv, nin, vgg16, alexnet "
+                    f"{settings['arch']!r}; choose one of: {', '.join(ARCHITECTURES)} "
                     "(or set arch explicitly)"
                 )
 

@@ -14,6 +14,7 @@ from torch import nn
 from evofool import metrics
 from evofool.errors import EvofoolError
 from evofool.evolution import CPPNEncoding, DirectEncoding, MapElites, class_confidence
+from evofool.targets import path_wildcards
 
 ENCODINGS = ("direct", "cppn")
 INSERTIONS = ("all", "top_class")
@@ -222,7 +223,7 @@ def ascent_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """
     rows = []
     for path, r in sorted(results.items()):
-        key = dict(part.split("=") for part in str(path).split("/") if "=" in part)
+        key = path_wildcards(path)
         for k, name in enumerate(r["classes"]):
             row = {
                 "dataset": key.get("dataset"), "net": key.get("net"),

@@ -140,6 +140,15 @@ def _model_key(frame: pd.DataFrame) -> tuple:
     return row["dataset"], row["net"], int(row["model_seed"]), int(row["pixels"])
 
 
+def _by_setting(attacks: Sequence[pd.DataFrame]) -> dict[tuple, dict[str, pd.DataFrame]]:
+    """Non-empty attack tables keyed by (dataset, net, model_seed, pixels), then by protocol."""
+    groups: dict[tuple, dict[str, pd.DataFrame]] = {}
+    for frame in attacks:
+        if len(frame):
+            groups.setdefault(_model_key(frame), {})[frame["protocol"].iloc[0]] = frame
+    return groups
+
+
 def success_table(
     attacks: Sequence[pd.DataFrame], accuracies: Mapping[tuple[str, str, int], float]
 ) -> pd.DataFrame:
@@ -149,10 +158,7 @@ def success_table(
         attacks: tidy tables of the ``targeted`` and ``nontargeted`` protocols.
         accuracies: clean test accuracy per (dataset, net, model_seed).
     """
-    groups: dict[tuple, dict[str, pd.DataFrame]] = {}
-    for frame in attacks:
-        if len(frame):
-            groups.setdefault(_model_key(frame), {})[frame["protocol"].iloc[0]] = frame
+    groups = _by_setting(attacks)
     rows = []
     for (dataset, net, seed, pixels), by_protocol in sorted(groups.items()):
         row: dict[str, Any] = {
@@ -173,10 +179,7 @@ def success_table(
 
 def de_vs_random_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """OPA Table VII: non-targeted DE against random search at the same query budget."""
-    groups: dict[tuple, dict[str, pd.DataFrame]] = {}
-    for frame in attacks:
-        if len(frame):
-            groups.setdefault(_model_key(frame), {})[frame["protocol"].iloc[0]] = frame
+    groups = _by_setting(attacks)
     rows = []
     for (dataset, net, seed, pixels), by in sorted(groups.items()):
         if not {"nontargeted", "random"} <= set(by):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 DATASET = "results/data/dataset={dataset}/dataset.pt"
@@ -50,6 +51,11 @@ FOOL_FIG_ELITES = _FOOL_FIG + "/elites_{encoding}_{insertion}.png"
 FOOL_FIG_CLASSES = _FOOL_FIG + "/class_confidence.png"
 FOOL_FIG_PROGRESS = _FOOL_FIG + "/progress.png"
 FOOL_FIG_ASCENT = _FOOL_FIG + "/gradient_ascent.png"
+
+
+def path_wildcards(path: str | Path) -> dict[str, str]:
+    """The ``key=value`` parts of a result path, e.g. ``{"dataset": "mnist", "run": "0"}``."""
+    return dict(part.split("=", 1) for part in Path(path).parts if "=" in part)
 
 
 def alternatives(values: Iterable[str]) -> str:
