@@ -34,6 +34,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/one_pixel.smk"
 include: "workflow/rules/fooling.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/retraining.smk"
+include: "workflow/rules/report.smk"
 
 
 # Rules that neither train nor query a network run on the submit host of a cluster.
@@ -47,6 +49,10 @@ localrules:
     tabulate_fooling,
     tabulate_transfer,
     tabulate_gradient_ascent,
+    tabulate_retraining,
+    render_figure_retraining,
+    compare_with_papers,
+    summarize_rule_benchmarks,
     render_figure_examples,
     render_figure_heatmap,
     render_figure_class_counts,

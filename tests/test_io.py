@@ -56,6 +56,15 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_killed_writers_partial_file_is_removed_by_the_next_write(tmp_path):
+    stale = tmp_path / ".out.pt.k1ll3d.partial"  # what SIGKILL leaves behind mid-write
+    stale.write_bytes(b"half")
+    other = tmp_path / ".other.pt.x.partial"
+    other.write_bytes(b"not ours")
+    save_artifact({"a": 1}, tmp_path / "out.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.x.partial", "out.pt"]
+
+
 def test_json_round_trip(tmp_path):
     write_json({"b": 1, "a": [1.5, "x"]}, tmp_path / "m.json")
     assert read_json(tmp_path / "m.json") == {"a": [1.5, "x"], "b": 1}

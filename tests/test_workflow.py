@@ -1,12 +1,19 @@
 """Workflow tests: dry-runs of every shipped config, a tiny real run, reruns, bad configs."""
 
+import html
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+from matplotlib import image
+
+from evofool.data import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
@@ -54,6 +61,26 @@ def test_missing_dataset_file_is_one_line(tmp_path):
     assert proc.returncode != 0
     assert "datasets.mnist.train: file gone.npz not found" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_npz_of_the_wrong_dtype_stops_its_rule_with_one_line(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "digits.npz", x=np.zeros((20, 28, 28), np.float32), y=np.arange(20) % 10)
+    cfg = tmp_path / "npz.yaml"
+    cfg.write_text(
+        "datasets:\n  mnist:\n    source: npz\n    train: digits.npz\n    test: digits.npz\n"
+    )
+    proc = snakemake(
+        "results/data/dataset=mnist/dataset.pt", "--cores", 1, "--directory", tmp_path,
+        "--configfile", cfg, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln and "uint8" in ln]
+    assert len(errors) == 1
+    assert "npz train file " in errors[0] and "digits.npz: images must be uint8" in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results" / "data" / "dataset=mnist" / "dataset.pt").exists()
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +155,88 @@ def test_tiny_fooling_study_is_complete(tiny):
     assert list((tiny / "results" / "checkpoints").rglob("*.pt")) == []
 
 
+REPORT_CATEGORIES = [
+    "Networks", "One-pixel attack", "Fooling images", "Retraining", "Papers vs ours",
+    "Performance",
+]  # fmt: skip
+
+
+def _report_items(root):
+    """Every table and figure of a finished run: what its report must show."""
+    results = root / "results"
+    items = [*results.rglob("tables/*.csv"), *results.rglob("figures/**/*.png")]
+    return sorted(str(p.relative_to(root)) for p in items)
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tiny):
+    report = tiny / "report.html"
+    snakemake("--directory", tiny, "--configfile", TINY, "--report", report)
+    return report
+
+
+@pytest.mark.workflow
+def test_report_holds_every_table_and_figure_with_captions_that_name_settings(tiny, tiny_report):
+    text = tiny_report.read_text()
+    items = _report_items(tiny)
+    assert len(items) > 30
+    missing = [item for item in items if item not in text]
+    assert missing == []
+    for category in REPORT_CATEGORIES:
+        assert category in text
+    assert "{{" not in text.split("<script", 1)[0]  # captions rendered, no raw templates
+    captions = sorted((REPO / "reports").glob("*.rst"))
+    for caption in captions:
+        if caption.name != "workflow.rst":
+            body = caption.read_text()
+            assert "Settings:" in body and "snakemake.config" in body, caption.name
+    assert text.count("study seed 0") >= len(captions) - 1
+
+
+def _chromium():
+    from debian_packages import PackagesUnavailable, ensure_debian_packages
+
+    try:
+        ensure_debian_packages(["chromium"], lambda: shutil.which("chromium") is not None)
+    except PackagesUnavailable as exc:
+        pytest.skip(f"Chromium unavailable: {exc}")
+    return shutil.which("chromium")
+
+
+@pytest.mark.workflow
+def test_report_renders_in_headless_chromium_with_its_figures(tiny, tiny_report, tmp_path):
+    chromium = _chromium()
+    page = tiny_report.parent / "walk_report.html"
+    template = (REPO / "tests" / "report" / "walk_report.html").read_text()
+    page.write_text(
+        template.replace("REPORT_FILE", tiny_report.name)
+        .replace("CATEGORY_LIST", json.dumps(REPORT_CATEGORIES))
+        .replace("FIGURE_CATEGORY_NAME", "Retraining")
+    )
+    browser = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+        "--virtual-time-budget=60000", "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]  # fmt: skip
+    dom = subprocess.run(
+        [*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180
+    ).stdout
+    out = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)
+    assert out, f"the page did not render:\n{dom[:500]}"
+    walked = json.loads(html.unescape(out.group(1)))
+    assert "error" not in walked, walked
+    shown = sorted(f for files in walked["found"].values() for f in files or [])
+    assert shown == _report_items(tiny)
+    assert all(walked["found"][c] for c in REPORT_CATEGORIES)
+    assert any(w > 400 and h > 200 for w, h in walked["images"])  # the Fig. 11 PNG loaded
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser, f"--screenshot={shot}", page.as_uri()], capture_output=True,
+                   timeout=180)  # fmt: skip
+    pixels = image.imread(shot)[:, 600:, :3]  # the panel right of the menu, showing the figure
+    dark = (pixels.mean(axis=2) < 0.5).mean()
+    assert dark > 0.05, "the figure panel is blank"
+
+
 @pytest.mark.workflow
 def test_second_run_has_nothing_to_do(tiny):
     again = snakemake("-n", "--directory", tiny, "--configfile", TINY)
@@ -157,6 +266,44 @@ def test_attack_tables_do_not_depend_on_shard_size(tiny):
     assert len(list((tiny / "results" / "one_pixel").rglob("shard=*.pt"))) >= 2 * (1 + 1 + 1)
     assert _opa_tables(tiny) == before
     assert _model(tiny, "lenet").stat().st_mtime_ns == model_mtime
+
+
+def _chain(root):
+    return root / "results" / "retraining" / "dataset=mnist" / "net=lenet" / "seed=0"
+
+
+@pytest.mark.workflow
+def test_tiny_retraining_chain_is_complete(tiny):
+    chain = _chain(tiny)
+    original = load_dataset(tiny / "results" / "data" / "dataset=mnist" / "dataset.pt")
+    round2 = load_dataset(chain / "round=2" / "dataset.pt")
+    assert round2["classes"] == [*original["classes"], "fooling"]
+    assert torch.equal(round2["x_train"][: len(original["y_train"])], original["x_train"])
+    assert (round2["y_train"][len(original["y_train"]) :] == 10).sum() == 12
+    rounds = pd.read_csv(tiny / "results" / "retraining" / "tables" / "rounds.csv")
+    assert rounds["round"].tolist() == [1, 2]
+    assert rounds["fooling_train_images"].tolist() == [0, 12]
+    assert rounds["heldout_images"].tolist() == [0, 2 * 4]
+    assert (rounds["eval_runs"] == 2).all() and rounds["median_confidence"].between(0, 100).all()
+    tests = pd.read_csv(tiny / "results" / "retraining" / "tables" / "round_1_vs_later.csv")
+    assert tests["round"].tolist() == [2] and 0 <= tests.loc[0, "p_value"] <= 1
+    figures = list((tiny / "results" / "retraining" / "figures").rglob("*.png"))
+    assert [p.name for p in figures] == ["rounds.png"]
+    assert list((tiny / "results" / "checkpoints").rglob("*.pt")) == []
+
+
+@pytest.mark.workflow
+def test_more_rounds_compute_only_the_new_rounds(tiny):
+    earlier = [p for p in _chain(tiny).rglob("*") if p.is_file() and "round=" in str(p)]
+    before = {p: p.stat().st_mtime_ns for p in earlier}
+    more = tiny / "more_rounds.yaml"
+    more.write_text("retraining:\n  rounds: 3\n")
+    snakemake("--cores", 2, "--directory", tiny, "--configfile", TINY, more)
+    assert {p: p.stat().st_mtime_ns for p in earlier} == before
+    round3 = load_dataset(_chain(tiny) / "round=3" / "dataset.pt")
+    assert (round3["y_train"] == 10).sum() == 12 + 8
+    rounds = pd.read_csv(tiny / "results" / "retraining" / "tables" / "rounds.csv")
+    assert rounds["round"].tolist() == [1, 2, 3]
 
 
 def test_rules_pass_config_values_as_params_never_through_a_shell():

@@ -60,7 +60,20 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     _check_networks(config)
     _check_attacked_models(config, "one_pixel")
     _check_attacked_models(config, "fooling")
+    _check_attacked_models(config, "retraining")
+    _check_retraining(config)
     return config
+
+
+def _check_retraining(config: Mapping[str, Any]) -> None:
+    """A source run's generation holds enough images for half of ``images_per_run``."""
+    s = config.get("retraining", {})
+    if s.get("models") and s["images_per_run"] - s["images_per_run"] // 2 > s["population"]:
+        raise EvofoolError(
+            f"config key retraining.images_per_run: {s['images_per_run']} images per run need "
+            f"{s['images_per_run'] - s['images_per_run'] // 2} from one generation, but "
+            f"retraining.population is {s['population']}: raise the population or lower it"
+        )
 
 
 def _check_networks(config: Mapping[str, Any]) -> None:

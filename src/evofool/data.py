@@ -44,7 +44,10 @@ class Split:
 def check_split(x: np.ndarray, y: np.ndarray, n_classes: int | None, where: str) -> Split:
     """Validate arrays from any source and convert ``(N, H, W[, C])`` to a :class:`Split`."""
     if x.dtype != np.uint8:
-        raise EvofoolError(f"{where}: images must be uint8 (0-255), got dtype {x.dtype}")
+        raise EvofoolError(
+            f"{where}: images must be uint8 (0-255), got dtype {x.dtype}: convert them, e.g. "
+            "(x * 255).round().astype('uint8') for floats in [0, 1]"
+        )
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
@@ -184,7 +187,15 @@ def load_npz(
     x_te, y_te, _ = _npz_arrays(test, base)
     n = len(classes) if classes else int(max(y_tr.max(), y_te.max())) + 1
     classes = classes or [str(i) for i in range(n)]
-    return check_split(x_tr, y_tr, n, "npz train"), check_split(x_te, y_te, n, "npz test"), classes
+    where = {
+        split: f"npz {split} file {(base / (spec if isinstance(spec, str) else spec['path']))}"
+        for split, spec in (("train", train), ("test", test))
+    }
+    return (
+        check_split(x_tr, y_tr, n, where["train"]),
+        check_split(x_te, y_te, n, where["test"]),
+        classes,
+    )
 
 
 def _read_folder(root: Path, classes: Sequence[str] | None, size: Sequence[int] | None):

@@ -26,6 +26,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` that replaces it only if the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.partial"):  # left by a killed writer
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -74,6 +76,15 @@ def load_artifact(path: str | os.PathLike[str], map_location: str | torch.device
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         first = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else "")
         raise EvofoolError(f"{path}: refused to unpickle a non-tensor object ({first})") from None
+
+
+def artifact_digest(path: str | os.PathLike[str]) -> str:
+    """The sha256 recorded in an artifact's header (identifies its content without loading it)."""
+    with open(path, "rb") as fh:
+        header = fh.read(_HEADER_LEN)
+    if len(header) < _HEADER_LEN or not header.startswith(MAGIC):
+        raise EvofoolError(f"{path} is not an evofool artifact (bad header): delete it and rerun")
+    return header[len(MAGIC) : -1].decode("ascii")
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -18,7 +18,9 @@ def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[f
     denom = 1 + z**2 / trials
     centre = (p + z**2 / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, no round-off
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
 
 
 def rate_with_interval(success: pd.Series) -> dict[str, float]:

@@ -224,3 +224,18 @@ def fooling_progress(history: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     ax.set(xlabel="generation", ylabel="best confidence (%)")
     ax.set_ylim(0, 100)
     return ax
+
+
+def rule_benchmarks(table: pd.DataFrame) -> plt.Figure:
+    """Total wall time and peak memory per rule, slowest first (the report's performance view)."""
+    set_style()
+    rows = table.sort_values("total_seconds", ascending=False)
+    height = 0.32 * len(rows) + 1.2
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, height), sharey=True, layout="constrained")
+    sns.barplot(data=rows, y="rule", x="total_seconds", ax=left, color=sns.color_palette()[0])
+    left.set(xlabel="wall time summed over jobs (s)", ylabel="")
+    for y, (total, jobs) in enumerate(zip(rows["total_seconds"], rows["jobs"], strict=True)):
+        left.text(total, y, f" {jobs} job{'s' * (jobs != 1)}", va="center", fontsize=8)
+    sns.barplot(data=rows, y="rule", x="peak_rss_mb", ax=right, color=sns.color_palette()[1])
+    right.set(xlabel="peak resident memory of one job (MB)", ylabel="")
+    return fig

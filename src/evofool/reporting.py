@@ -11,7 +11,7 @@ from evofool.io import read_json
 
 NETWORK_COLUMNS = [
     "dataset", "net", "arch", "width", "seed", "epochs", "parameters",
-    "test_accuracy", "train_seconds", "device", "threads",
+    "test_accuracy", "test_images", "train_seconds", "device", "threads",
 ]  # fmt: skip
 
 
@@ -20,3 +20,41 @@ def networks_table(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
     rows = [read_json(p) for p in metrics_files]
     table = pd.DataFrame(rows, columns=NETWORK_COLUMNS)
     return table.sort_values(["dataset", "net", "seed"]).reset_index(drop=True)
+
+
+def rule_benchmarks(directory: str | Path) -> pd.DataFrame:
+    """Per rule, from Snakemake's ``benchmark:`` files: jobs, wall and CPU time, peak memory.
+
+    A file ``<directory>/<rule>/...tsv`` or ``<directory>/<rule>.tsv`` belongs to ``rule``;
+    a job benchmarked several times (``repeat``) counts once, with its mean.
+    """
+    root = Path(directory)
+    rows = []
+    for path in sorted(root.rglob("*.tsv")):
+        parts = path.relative_to(root).parts
+        rule = parts[0] if len(parts) > 1 else path.stem
+        bench = pd.read_csv(path, sep="\t")
+        if bench.empty:
+            continue
+        rows.append(
+            {
+                "rule": rule,
+                "seconds": float(bench["s"].mean()),
+                "cpu_seconds": float(pd.to_numeric(bench["cpu_time"], errors="coerce").mean()),
+                "max_rss_mb": float(pd.to_numeric(bench["max_rss"], errors="coerce").max()),
+            }
+        )
+    columns = ["rule", "jobs", "total_seconds", "median_seconds", "max_seconds",
+               "cpu_seconds", "peak_rss_mb"]  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    jobs = pd.DataFrame(rows)
+    table = jobs.groupby("rule").agg(
+        jobs=("seconds", "size"),
+        total_seconds=("seconds", "sum"),
+        median_seconds=("seconds", "median"),
+        max_seconds=("seconds", "max"),
+        cpu_seconds=("cpu_seconds", "sum"),
+        peak_rss_mb=("max_rss_mb", "max"),
+    )
+    return table.reset_index().sort_values("total_seconds", ascending=False)[columns]

@@ -52,6 +52,28 @@ FOOL_FIG_CLASSES = _FOOL_FIG + "/class_confidence.png"
 FOOL_FIG_PROGRESS = _FOOL_FIG + "/progress.png"
 FOOL_FIG_ASCENT = _FOOL_FIG + "/gradient_ascent.png"
 
+_RETRAIN = "results/retraining/dataset={dataset}/net={net}/seed={seed}/round={round}"
+RETRAIN_DATASET = _RETRAIN + "/dataset.pt"
+RETRAIN_MODEL = _RETRAIN + "/model.pt"
+RETRAIN_MODEL_METRICS = _RETRAIN + "/metrics.json"
+RETRAIN_MODEL_HISTORY = _RETRAIN + "/history.csv"
+RETRAIN_MODEL_CHECKPOINT = (
+    "results/checkpoints/retraining/dataset={dataset}/net={net}/seed={seed}/round={round}/model.pt"
+)
+RETRAIN_RUNS = _RETRAIN + "/{purpose}/shard={shard}.pt"
+RETRAIN_RUNS_CHECKPOINT = (
+    "results/checkpoints/retraining/dataset={dataset}/net={net}/seed={seed}/round={round}/"
+    "{purpose}/shard={shard}"
+)
+RETRAIN_ROUND = _RETRAIN + "/evaluation.json"
+RETRAIN_ELITES = _RETRAIN + "/elites.csv"
+RETRAIN_ROUNDS_TABLE = "results/retraining/tables/rounds.csv"
+RETRAIN_TESTS_TABLE = "results/retraining/tables/round_1_vs_later.csv"
+PAPER_TABLE = "results/tables/paper_vs_ours.csv"
+RULES_TABLE = "results/tables/rule_benchmarks.csv"
+RULES_FIG = "results/figures/rule_benchmarks.png"
+RETRAIN_FIG = "results/retraining/figures/dataset={dataset}/net={net}/seed={seed}/rounds.png"
+
 
 def path_wildcards(path: str | Path) -> dict[str, str]:
     """The ``key=value`` parts of a result path, e.g. ``{"dataset": "mnist", "run": "0"}``."""
@@ -194,12 +216,40 @@ def fool_targets(config: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def retraining_model(model: Any, round_: int) -> str:
+    """DNN_round of a chain: the trained network itself for round 1."""
+    key = _model_key(model)
+    return MODEL.format(**key) if round_ == 1 else RETRAIN_MODEL.format(**key, round=round_)
+
+
+def retraining_dataset(model: Any, round_: int) -> str:
+    """The dataset DNN_round was trained on: the original one for round 1."""
+    key = _model_key(model)
+    if round_ == 1:
+        return DATASET.format(dataset=key["dataset"])
+    return RETRAIN_DATASET.format(**key, round=round_)
+
+
+def retraining_targets(config: Mapping[str, Any]) -> list[str]:
+    """Tables and figures of the retraining rounds."""
+    models = attacked_models(config, "retraining")
+    if not models:
+        return []
+    return [RETRAIN_ROUNDS_TABLE, RETRAIN_TESTS_TABLE] + [RETRAIN_FIG.format(**m) for m in models]
+
+
 def all_targets(config: Mapping[str, Any]) -> list[str]:
-    """Everything ``snakemake`` builds by default for this config."""
+    """Everything ``snakemake`` builds by default: the study, the paper comparison, timings."""
+    return [*study_targets(config), PAPER_TABLE, RULES_TABLE, RULES_FIG]
+
+
+def study_targets(config: Mapping[str, Any]) -> list[str]:
+    """Every table and figure of the experiments the config enables."""
     out = [DATASET_SUMMARY.format(dataset=d) for d in sorted(config.get("datasets", {}))]
     out += model_files(config)
     if model_keys(config):
         out.append(NETWORKS_TABLE)
     out += opa_targets(config)
     out += fool_targets(config)
+    out += retraining_targets(config)
     return out

@@ -54,5 +54,8 @@ def run_rule(main: Callable[[Any, RuleLog], None]) -> None:
     except EvofoolError as exc:
         log(f"error: {exc}")
         sys.exit(1)
+    except KeyboardInterrupt:
+        log("interrupted: rerun the same command to continue from the last checkpoint")
+        sys.exit(130)
     finally:
         log.close()

@@ -29,6 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, also when run by hand
+from debian_packages import PackagesUnavailable, ensure_debian_packages  # noqa: E402
+
 PACKAGES = ["munge", "slurmctld", "slurmd", "slurm-client"]
 SBIN = Path("/usr/sbin")
 PARTITION = "debug"
@@ -45,27 +48,15 @@ def _run(cmd, timeout=60, **kwargs):
 
 def ensure_packages(timeout: int = 900) -> None:
     """Install Debian's munge and SLURM packages unless slurmctld is already there."""
-    daemons = ("munged", "slurmctld", "slurmd")
-    if all((SBIN / d).exists() for d in daemons) and shutil.which("sbatch"):
-        return
-    if os.geteuid() != 0:
-        raise ClusterUnavailable("SLURM is not installed and installing it needs root")
-    if shutil.which("apt-get") is None:
-        raise ClusterUnavailable("SLURM is not installed and there is no apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
-    ):
-        try:
-            proc = _run(cmd, timeout=timeout, env=env)
-        except subprocess.TimeoutExpired:
-            raise ClusterUnavailable(f"{' '.join(cmd)} timed out after {timeout} s") from None
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise ClusterUnavailable(f"{' '.join(cmd)} failed: {' / '.join(tail)}")
-    if not (SBIN / "slurmctld").exists():
-        raise ClusterUnavailable("apt-get succeeded but /usr/sbin/slurmctld is missing")
+
+    def present():
+        daemons = ("munged", "slurmctld", "slurmd")
+        return all((SBIN / d).exists() for d in daemons) and shutil.which("sbatch") is not None
+
+    try:
+        ensure_debian_packages(PACKAGES, present, timeout)
+    except PackagesUnavailable as exc:
+        raise ClusterUnavailable(str(exc)) from None
 
 
 def _free_port() -> int:

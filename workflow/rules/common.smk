@@ -3,7 +3,7 @@ import sys
 
 from evofool.config import check_local_paths, validate_config
 from evofool.errors import EvofoolError
-from evofool import fooling, one_pixel, targets
+from evofool import comparison, fooling, one_pixel, retraining, targets
 
 try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -14,6 +14,8 @@ except EvofoolError as exc:
 DATASETS = sorted(config["datasets"])
 MODELS = targets.model_keys(config)
 FOOL_MODELS = targets.attacked_models(config, "fooling")
+RETRAIN_MODELS = targets.attacked_models(config, "retraining")
+STUDY_TARGETS = targets.study_targets(config)
 
 
 wildcard_constraints:
@@ -26,6 +28,8 @@ wildcard_constraints:
     encoding=targets.alternatives(fooling.ENCODINGS),
     insertion=targets.alternatives(fooling.INSERTIONS),
     run=r"\d+",
+    round=r"[1-9]\d*",
+    purpose=targets.alternatives(retraining.PURPOSES),
 
 
 def network_settings(wildcards):

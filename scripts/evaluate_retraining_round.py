@@ -1,0 +1,48 @@
+"""Rule evaluate_retraining_round: one round's network against fresh runs and held-out images."""
+
+import torch
+
+from evofool import retraining
+from evofool.data import load_dataset
+from evofool.io import load_artifact, write_json
+from evofool.models import load_model
+from evofool.train import resolve_device
+from evofool.workflow import run_rule
+
+
+def records_of(paths):
+    return [rec for path in paths for rec in load_artifact(path)["records"]]
+
+
+def main(smk, log):
+    round_ = int(smk.wildcards.round)
+    model = load_model(smk.input.model, resolve_device(smk.params.device))
+    data = load_dataset(smk.input.data)
+    classes = list(data["classes"])
+    heldout = [rec["sample"] for rec in records_of(smk.input.heldout)]
+    heldout = torch.cat(heldout) if heldout else torch.empty(0, *data["x_train"].shape[1:])
+    fooling = retraining.fooling_class_index(classes)
+    summary = {
+        "round": round_,
+        "classes": len(classes),
+        "clean_accuracy": retraining.clean_accuracy(model, data),
+        "heldout_images": len(heldout),
+        "heldout_fooling_share": retraining.share_labelled_fooling(model, heldout, classes),
+        "train_images": len(data["y_train"]),
+        "fooling_train_images": int((data["y_train"] == fooling).sum()),
+    }
+    write_json(summary, smk.output.summary)
+    wc = smk.wildcards
+    elites = retraining.elite_rows(
+        records_of(smk.input.runs), classes, dataset=wc.dataset, net=wc.net,
+        model_seed=int(wc.seed), round=round_,
+    )  # fmt: skip
+    elites.to_csv(smk.output.elites, index=False)
+    log(
+        f"round {round_}: clean accuracy {summary['clean_accuracy']:.4f}, held-out share "
+        f"{summary['heldout_fooling_share']:.3f}, median best confidence "
+        f"{100 * elites['confidence'].median():.4f}%"
+    )
+
+
+run_rule(main)

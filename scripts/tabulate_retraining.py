@@ -1,0 +1,38 @@
+"""Rule tabulate_retraining: per-round table and Mann-Whitney U of round 1 against later rounds."""
+
+import pandas as pd
+
+from evofool import retraining
+from evofool.io import read_json
+from evofool.targets import path_wildcards
+from evofool.workflow import run_rule
+
+
+def chain(path):
+    key = path_wildcards(path)
+    return {"dataset": key["dataset"], "net": key["net"], "model_seed": int(key["seed"])}
+
+
+def main(smk, log):
+    rounds = pd.DataFrame([{**chain(p), **read_json(p)} for p in smk.input.summaries])
+    elites = pd.concat(pd.read_csv(p).assign(**chain(p)) for p in smk.input.elites)
+    keys = ["dataset", "net", "model_seed"]
+    tables, tests = [], []
+    for key, g in rounds.groupby(keys, sort=True):
+        e = elites.merge(pd.DataFrame([dict(zip(keys, key, strict=True))]), on=keys)
+        tables.append(retraining.round_table(g, e.drop(columns=keys)))
+        t = retraining.round_tests(e)
+        tests.append(t.assign(**dict(zip(keys, key, strict=True))) if len(t) else t)
+    pd.concat(tables).to_csv(smk.output.rounds, index=False)
+    tests = (
+        pd.concat(tests)
+        if any(len(t) for t in tests)
+        else pd.DataFrame(
+            columns=["round", "median_round_1", "median_round_r", "u", "p_value", "n_a", "n_b"]
+        )
+    )
+    tests.to_csv(smk.output.tests, index=False)
+    log(f"{len(rounds)} rounds tabulated")
+
+
+run_rule(main)

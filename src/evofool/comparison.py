@@ -1,0 +1,315 @@
+"""The papers' reported numbers beside ours, with our 95% interval and what differs.
+
+Every number STUDY.md lists from the two papers is a :class:`PaperNumber`; :func:`side_by_side`
+looks each up in this run's tables. A number whose dataset or network the config did not run
+gets an empty value and a note saying what would produce it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evofool import metrics
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """One number a paper reports.
+
+    ``quantity`` names how ours is computed (see :func:`side_by_side`); ``pixels`` applies to the
+    one-pixel numbers; ``paper_setting`` says what the paper ran that ours may not match.
+    """
+
+    source: str
+    quantity: str
+    dataset: str
+    net: str
+    value: float
+    paper_setting: str
+    pixels: int | None = None
+    encoding: str | None = None
+
+
+_KAGGLE = "Kaggle CIFAR-10 test images, p(target) > 0.9 stop"
+_ORIGINAL = "original CIFAR-10, 500 / 300 images, population 400 x 100 generations"
+_NETS = ("allconv", "nin", "vgg16")
+
+PAPER_NUMBERS: tuple[PaperNumber, ...] = (
+    PaperNumber("FOOL 3.1", "accuracy", "mnist", "lenet", 99.06, "full MNIST, Caffe LeNet"),
+    *(
+        PaperNumber("OPA Table IV", "accuracy", "cifar10", net, acc, _KAGGLE)
+        for net, acc in zip(_NETS, (85.6, 87.2, 83.3), strict=True)
+    ),
+    *(
+        PaperNumber("OPA Table IV", q, "cifar10", net, v, _KAGGLE, pixels=1)
+        for q, values in (
+            ("targeted_rate", (19.82, 23.15, 16.48)),
+            ("nontargeted1_rate", (68.71, 71.66, 63.53)),
+            ("targeted_confidence", (79.40, 75.02, 67.67)),
+        )
+        for net, v in zip(_NETS, values, strict=True)
+    ),
+    *(
+        PaperNumber("OPA Table VIII", q, "cifar10", net, v, _ORIGINAL, pixels=1)
+        for q, values in (
+            ("targeted_rate", (3.41, 4.78, 5.63)),
+            ("nontargeted2_rate", (22.67, 32.00, 30.33)),
+            ("nontargeted2_confidence", (54.58, 55.18, 51.19)),
+        )
+        for net, v in zip(_NETS, values, strict=True)
+    ),
+    *(
+        PaperNumber("OPA abstract", "nontargeted2_rate", "cifar10", net, v, _ORIGINAL, pixels=1)
+        for net, v in zip(_NETS, (22.60, 35.20, 31.40), strict=True)
+    ),
+    *(
+        PaperNumber("OPA Table VII", q, "cifar10", net, v, _KAGGLE, pixels=1)
+        for q, values in (
+            ("random_rate", (49.70, 41.72, 15.57)),
+            ("de_minus_random", (19.01, 29.94, 47.96)),
+        )
+        for net, v in zip(_NETS, values, strict=True)
+    ),
+    *(
+        PaperNumber("OPA text", "targeted_confidence", "cifar10", "all", v, _KAGGLE, pixels=d)
+        for d, v in zip((1, 3, 5), (79.39, 79.17, 77.09), strict=True)
+    ),
+    PaperNumber("OPA text", "targets_per_image", "cifar10", "all", 2.0, _KAGGLE, pixels=1),
+    PaperNumber(
+        "OPA Table IV",
+        "nontargeted2_rate",
+        "imagenet",
+        "alexnet",
+        16.04,
+        "ILSVRC 2012, 227x227, p(true) < 0.05 stop",
+        pixels=1,
+    ),  # fmt: skip
+    *(
+        PaperNumber(
+            "FOOL Figs 4-5",
+            "fooling_median",
+            "mnist",
+            "lenet",
+            99.99,
+            "full MNIST, 200 generations",
+            encoding=e,
+        )  # fmt: skip
+        for e in ("direct", "cppn")
+    ),
+    PaperNumber(
+        "FOOL 3.3",
+        "fooling_median",
+        "imagenet",
+        "alexnet",
+        21.59,
+        "ILSVRC 2012, 5 runs x 20,000 generations",
+        encoding="direct",
+    ),  # fmt: skip
+    PaperNumber(
+        "FOOL 3.3",
+        "fooling_median",
+        "imagenet",
+        "alexnet",
+        88.11,
+        "ILSVRC 2012, 5 runs x 5,000 generations",
+        encoding="cppn",
+    ),  # fmt: skip
+    PaperNumber(
+        "FOOL Fig 11",
+        "retraining_last_median",
+        "mnist",
+        "lenet",
+        99.99,
+        "full MNIST, 15 rounds, 6000 + 1000 images per round, 30 runs",
+    ),  # fmt: skip
+    PaperNumber(
+        "FOOL 3.8",
+        "retraining_round2_median",
+        "imagenet",
+        "alexnet",
+        11.7,
+        "ILSVRC 2012, 9000 fooling images (7x a class)",
+    ),  # fmt: skip
+    PaperNumber(
+        "FOOL 3.9",
+        "ascent_share_99.99",
+        "mnist",
+        "lenet",
+        100.0,
+        "gradient ascent from the mean image until 99.99%",
+    ),  # fmt: skip
+)
+
+
+@dataclass(frozen=True)
+class Ours:
+    """Our value of a quantity with its 95% interval (NaN when there is none) and our setting."""
+
+    value: float
+    low: float = math.nan
+    high: float = math.nan
+    setting: str = ""
+
+
+def median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Median with a distribution-free interval from order statistics (binomial, conservative)."""
+    x = np.sort(np.asarray(values, float))
+    n = len(x)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    j = int(stats.binom.ppf((1 - level) / 2, n, 0.5))
+    k = int(stats.binom.isf((1 - level) / 2, n, 0.5))
+    return float(np.median(x)), float(x[max(j - 1, 0)]), float(x[min(k, n - 1)])
+
+
+def _opa(tables: Mapping[str, pd.DataFrame], p: PaperNumber, settings: str) -> Ours | None:
+    """A one-pixel number from the success and DE-vs-random tables."""
+    table = tables.get("success" if "random" not in p.quantity else "de_vs_random")
+    if table is None or table.empty:
+        return None
+    rows = table[(table["dataset"] == p.dataset) & (table["pixels"] == p.pixels)]
+    if p.net != "all":
+        rows = rows[rows["net"] == p.net]
+    column = {"de_minus_random": "difference"}.get(p.quantity, p.quantity)
+    if rows.empty or column not in rows:
+        return None
+    if p.net == "all":
+        return Ours(
+            float(rows[column].mean()), setting=f"mean over {len(rows)} networks; {settings}"
+        )
+    row = rows.iloc[0]
+    stem = column.removesuffix("_rate")
+    if column.endswith("_rate") and f"{stem}_low" in row:
+        return Ours(
+            float(row[column]), float(row[f"{stem}_low"]), float(row[f"{stem}_high"]), settings
+        )
+    return Ours(float(row[column]), setting=settings)
+
+
+def _ours(
+    p: PaperNumber, tables: Mapping[str, pd.DataFrame], settings: Mapping[str, str]
+) -> Ours | None:
+    """Our value of ``p`` from this run's tables, or None when the run has none."""
+    if p.quantity == "accuracy":
+        nets = tables.get("networks")
+        rows = (
+            None if nets is None else nets[(nets["dataset"] == p.dataset) & (nets["net"] == p.net)]
+        )
+        if rows is None or rows.empty:
+            return None
+        row = rows.sort_values("seed").iloc[0]
+        acc = 100 * float(row["test_accuracy"])
+        setting = f"width x{row['width']:g}, {int(row['epochs'])} epochs"
+        n = row.get("test_images")
+        if n is None or pd.isna(n) or not n:
+            return Ours(acc, setting=setting)
+        low, high = metrics.wilson_interval(round(acc * n / 100), int(n))
+        return Ours(acc, 100 * low, 100 * high, f"{setting}, {int(n)} test images")
+    if p.quantity.startswith(("targeted", "nontargeted", "random", "de_minus", "targets_per")):
+        return _opa(tables, p, settings.get("one_pixel", ""))
+    if p.quantity == "fooling_median":
+        elites = tables.get("fooling_elites")
+        if elites is None or elites.empty:
+            return None
+        rows = elites[
+            (elites["dataset"] == p.dataset) & (elites["net"] == p.net)
+            & (elites["encoding"] == p.encoding) & (elites["insertion"] == "all")
+            & ~elites["excluded"].astype(bool)
+        ]  # fmt: skip
+        if rows.empty:
+            return None
+        med, low, high = median_interval(100 * rows["confidence"].fillna(0.0).to_numpy())
+        return Ours(med, low, high, settings.get("fooling", ""))
+    if p.quantity.startswith("retraining"):
+        elites = tables.get("retraining_elites")
+        if elites is None or elites.empty:
+            return None
+        rows = elites[(elites["dataset"] == p.dataset) & (elites["net"] == p.net)]
+        if rows.empty:
+            return None
+        r = rows["round"].max() if p.quantity == "retraining_last_median" else 2
+        rows = rows[rows["round"] == r]
+        if rows.empty:
+            return None
+        med, low, high = median_interval(100 * rows["confidence"].to_numpy())
+        return Ours(med, low, high, f"round {r}; {settings.get('retraining', '')}")
+    if p.quantity == "ascent_share_99.99":
+        ascent = tables.get("ascent")
+        if ascent is None or ascent.empty:
+            return None
+        rows = ascent[(ascent["dataset"] == p.dataset) & (ascent["net"] == p.net)]
+        if rows.empty:
+            return None
+        hits = int((rows["confidence"] >= 0.9999).sum())
+        low, high = metrics.wilson_interval(hits, len(rows))
+        return Ours(100 * hits / len(rows), 100 * low, 100 * high, f"{len(rows)} classes")
+    raise ValueError(f"unknown quantity {p.quantity!r}")
+
+
+def side_by_side(
+    tables: Mapping[str, pd.DataFrame], settings: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Every paper number beside ours: value, 95% interval, settings, paper inside interval.
+
+    Args:
+        tables: this run's tables by name: ``networks``, ``success``, ``de_vs_random``,
+            ``fooling_elites``, ``retraining_elites``, ``ascent`` (any may be missing).
+        settings: a short description of our settings per experiment (``one_pixel``,
+            ``fooling``, ``retraining``).
+    """
+    settings = settings or {}
+    rows = []
+    for p in PAPER_NUMBERS:
+        ours = _ours(p, tables, settings)
+        data = settings.get(f"dataset:{p.dataset}")
+        row = {
+            "source": p.source, "quantity": p.quantity, "dataset": p.dataset, "net": p.net,
+            "pixels": p.pixels, "encoding": p.encoding, "paper": p.value,
+            "paper_setting": p.paper_setting,
+        }  # fmt: skip
+        if ours is None:
+            row.update(
+                ours=math.nan, ours_low=math.nan, ours_high=math.nan,
+                our_setting=f"not run: this config has no {p.dataset}/{p.net} results for it",
+                paper_inside=None,
+            )  # fmt: skip
+        else:
+            has_ci = not (math.isnan(ours.low) or math.isnan(ours.high))
+            setting = "; ".join(x for x in (data, ours.setting) if x)
+            row.update(
+                ours=ours.value, ours_low=ours.low, ours_high=ours.high, our_setting=setting,
+                paper_inside=(ours.low <= p.value <= ours.high) if has_ci else None,
+            )  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def describe_settings(config: Mapping) -> dict[str, str]:
+    """Our budgets per experiment, in words, for the side-by-side table."""
+    o, f, r = config["one_pixel"], config["fooling"], config["retraining"]
+    datasets = {
+        f"dataset:{name}": f"{name} from {d['source']}"
+        + (f" ({d['train_size']} training images)" if d.get("train_size") else "")
+        for name, d in config["datasets"].items()
+    }
+    return {
+        **datasets,
+        "one_pixel": (
+            f"population {o['popsize']} x {o['generations']} generations, "
+            f"{o['targeted_images']} targeted / {o['nontargeted_images']} non-targeted images "
+            "(paper 400 x 100, 300 / 500)"
+        ),
+        "fooling": (
+            f"{f['runs']} runs x {f['generations']} generations x {f['population']} children"
+        ),
+        "retraining": (
+            f"{r['rounds']} rounds, {r['first_round_images']} then {r['later_round_images']} "
+            f"images, {r['eval_runs']} runs per round"
+        ),
+    }

