@@ -10,7 +10,7 @@ from evofool.errors import EvofoolError
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
-OVERLAYS = sorted((REPO / "configs").glob("*.yaml")) + sorted(
+OVERLAYS = sorted((REPO / "configs").rglob("*.yaml")) + sorted(
     (REPO / "tests" / "configs").glob("*.yaml")
 )
 

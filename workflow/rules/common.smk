@@ -53,3 +53,41 @@ def opa_shards(wildcards):
     """Every shard of one (network, pixels, protocol)."""
     n = one_pixel.n_shards(config["one_pixel"], wildcards.protocol)
     return expand(targets.OPA_SHARD, shard=range(n), allow_missing=True)
+
+
+def retraining_runs(purpose, round_):
+    """Every run shard of one round and purpose of the chain named by the wildcards."""
+
+    def shards(wc):
+        r = int(wc["round"]) if round_ is None else round_(wc)
+        n = retraining.n_shards(config["retraining"], r, purpose)
+        return [
+            targets.RETRAIN_RUNS.format(
+                dataset=wc.dataset,
+                net=wc.net,
+                seed=wc.seed,
+                round=r,
+                purpose=purpose,
+                shard=s,
+            )
+            for s in range(n)
+        ]
+
+    return shards
+
+
+def previous_round(wc):
+    return int(wc["round"]) - 1
+
+
+def retraining_rounds(pattern):
+    return [
+        pattern.format(**m, round=r)
+        for m in RETRAIN_MODELS
+        for r in range(1, config["retraining"]["rounds"] + 1)
+    ]
+
+
+def present(path):
+    """``[path]`` when the config builds it, else an empty list."""
+    return [path] if path in STUDY_TARGETS else []

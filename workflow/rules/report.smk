@@ -1,22 +1,13 @@
 # The report's summaries: the papers' numbers beside ours, and where the time went.
 
 
-def present(path):
-    """``[path]`` when the config builds it, else an empty list."""
-    return [path] if path in STUDY_TARGETS else []
-
-
 rule compare_with_papers:
     input:
         networks=present(targets.NETWORKS_TABLE),
         success=present(targets.OPA_SUCCESS_TABLE),
         de_vs_random=present(targets.OPA_RANDOM_TABLE),
         fooling_elites=[targets.FOOL_ELITES.format(**m) for m in FOOL_MODELS],
-        retraining_elites=[
-            targets.RETRAIN_ELITES.format(**m, round=r)
-            for m in RETRAIN_MODELS
-            for r in range(1, config["retraining"]["rounds"] + 1)
-        ],
+        retraining_elites=retraining_rounds(targets.RETRAIN_ELITES),
         ascent=present(targets.FOOL_ASCENT_TABLE),
     output:
         table=report(

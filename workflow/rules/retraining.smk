@@ -2,26 +2,6 @@
 # DNN_2 -> ... Round r's files depend only on rounds 1..r, so more rounds reuse the earlier ones.
 
 
-def retraining_runs(purpose, round_):
-    """Every run shard of one round and purpose of the chain named by the wildcards."""
-
-    def shards(wc):
-        r = int(wc["round"]) if round_ is None else round_(wc)
-        n = retraining.n_shards(config["retraining"], r, purpose)
-        return [
-            targets.RETRAIN_RUNS.format(
-                dataset=wc.dataset, net=wc.net, seed=wc.seed, round=r, purpose=purpose, shard=s
-            )
-            for s in range(n)
-        ]
-
-    return shards
-
-
-def previous_round(wc):
-    return int(wc["round"]) - 1
-
-
 rule evolve_retraining_runs:
     input:
         model=lambda wc: targets.retraining_model(wc, int(wc.round)),
@@ -42,7 +22,8 @@ rule evolve_retraining_runs:
             config["retraining"], int(wc.round), wc.purpose
         ),
         encoding=lambda wc: {
-            k: config["fooling"][k] for k in ("color", "mutation_rate", "halving_period")
+            k: config["fooling"][k]
+            for k in ("color", "mutation_rate", "halving_period")
         },
         checkpoint_every=config["fooling"]["checkpoint_every"],
         seed=config["seed"],
@@ -69,7 +50,9 @@ rule extend_retraining_dataset:
         mem_mb=targets.MEM_MB["data"],
         runtime=targets.RUNTIME["data"],
     params:
-        images=lambda wc: retraining.round_images(config["retraining"], previous_round(wc)),
+        images=lambda wc: retraining.round_images(
+            config["retraining"], previous_round(wc)
+        ),
     script:
         "../../scripts/extend_retraining_dataset.py"
 
@@ -123,14 +106,6 @@ rule evaluate_retraining_round:
         device=config["device"],
     script:
         "../../scripts/evaluate_retraining_round.py"
-
-
-def retraining_rounds(pattern):
-    return [
-        pattern.format(**m, round=r)
-        for m in RETRAIN_MODELS
-        for r in range(1, config["retraining"]["rounds"] + 1)
-    ]
 
 
 rule tabulate_retraining:
