@@ -39,9 +39,15 @@ def _snakemake(tmp: str, cores: int, *extra: str) -> float:
     return time.perf_counter() - t0
 
 
-def bench_default(cores: int) -> list[dict]:
-    """Time the default study in a fresh folder: the data and training stage, then the rest."""
-    with tempfile.TemporaryDirectory() as tmp:
+def bench_default(cores: int, workdir: Path | None = None) -> list[dict]:
+    """Time the default study in a fresh folder: the data and training stage, then the rest.
+
+    With ``workdir`` (which must not hold results yet) the study's files are kept there.
+    """
+    if workdir is not None and (workdir / "results").exists():
+        raise SystemExit(f"{workdir}/results exists: the timing needs a fresh folder")
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = str(workdir) if workdir is not None else scratch
         stage = _snakemake(tmp, cores, "--until", "summarize_networks")
         rest = _snakemake(tmp, cores)
         rows = []
@@ -121,6 +127,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="mode", required=True)
     d = sub.add_parser("default", help="time the default study's training stage")
     d.add_argument("--cores", type=int, default=2)
+    d.add_argument("--workdir", type=Path, default=None, help="keep the study's files here")
     c = sub.add_parser("cifar", help="train CIFAR-10 networks from npz files")
     c.add_argument("--npz-dir", type=Path, required=True)
     c.add_argument("--archs", nargs="+", default=["allconv", "nin", "vgg16"])
@@ -132,7 +139,7 @@ def main() -> None:
     c.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.mode == "default":
-        rows = bench_default(args.cores)
+        rows = bench_default(args.cores, args.workdir)
     else:
         torch.set_num_threads(args.threads)
         rows = bench_cifar(args.npz_dir, args.archs, args.width, args.epochs, args.train_size,
