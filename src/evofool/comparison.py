@@ -40,42 +40,45 @@ _KAGGLE = "Kaggle CIFAR-10 test images, p(target) > 0.9 stop"
 _ORIGINAL = "original CIFAR-10, 500 / 300 images, population 400 x 100 generations"
 _NETS = ("allconv", "nin", "vgg16")
 
+
+def _cifar_networks(
+    source: str, setting: str, pixels: int | None, **values: tuple[float, float, float]
+) -> list[PaperNumber]:
+    """One number per (quantity, CIFAR-10 network) of a paper's table row."""
+    return [
+        PaperNumber(source, quantity, "cifar10", net, v, setting, pixels=pixels)
+        for quantity, row in values.items()
+        for net, v in zip(_NETS, row, strict=True)
+    ]
+
+
 PAPER_NUMBERS: tuple[PaperNumber, ...] = (
     PaperNumber("FOOL 3.1", "accuracy", "mnist", "lenet", 99.06, "full MNIST, Caffe LeNet"),
-    *(
-        PaperNumber("OPA Table IV", "accuracy", "cifar10", net, acc, _KAGGLE)
-        for net, acc in zip(_NETS, (85.6, 87.2, 83.3), strict=True)
-    ),
-    *(
-        PaperNumber("OPA Table IV", q, "cifar10", net, v, _KAGGLE, pixels=1)
-        for q, values in (
-            ("targeted_rate", (19.82, 23.15, 16.48)),
-            ("nontargeted1_rate", (68.71, 71.66, 63.53)),
-            ("targeted_confidence", (79.40, 75.02, 67.67)),
-        )
-        for net, v in zip(_NETS, values, strict=True)
-    ),
-    *(
-        PaperNumber("OPA Table VIII", q, "cifar10", net, v, _ORIGINAL, pixels=1)
-        for q, values in (
-            ("targeted_rate", (3.41, 4.78, 5.63)),
-            ("nontargeted2_rate", (22.67, 32.00, 30.33)),
-            ("nontargeted2_confidence", (54.58, 55.18, 51.19)),
-        )
-        for net, v in zip(_NETS, values, strict=True)
-    ),
-    *(
-        PaperNumber("OPA abstract", "nontargeted2_rate", "cifar10", net, v, _ORIGINAL, pixels=1)
-        for net, v in zip(_NETS, (22.60, 35.20, 31.40), strict=True)
-    ),
-    *(
-        PaperNumber("OPA Table VII", q, "cifar10", net, v, _KAGGLE, pixels=1)
-        for q, values in (
-            ("random_rate", (49.70, 41.72, 15.57)),
-            ("de_minus_random", (19.01, 29.94, 47.96)),
-        )
-        for net, v in zip(_NETS, values, strict=True)
-    ),
+    *_cifar_networks("OPA Table IV", _KAGGLE, None, accuracy=(85.6, 87.2, 83.3)),
+    *_cifar_networks(
+        "OPA Table IV",
+        _KAGGLE,
+        1,
+        targeted_rate=(19.82, 23.15, 16.48),
+        nontargeted1_rate=(68.71, 71.66, 63.53),
+        targeted_confidence=(79.40, 75.02, 67.67),
+    ),  # fmt: skip
+    *_cifar_networks(
+        "OPA Table VIII",
+        _ORIGINAL,
+        1,
+        targeted_rate=(3.41, 4.78, 5.63),
+        nontargeted2_rate=(22.67, 32.00, 30.33),
+        nontargeted2_confidence=(54.58, 55.18, 51.19),
+    ),  # fmt: skip
+    *_cifar_networks("OPA abstract", _ORIGINAL, 1, nontargeted2_rate=(22.60, 35.20, 31.40)),
+    *_cifar_networks(
+        "OPA Table VII",
+        _KAGGLE,
+        1,
+        random_rate=(49.70, 41.72, 15.57),
+        de_minus_random=(19.01, 29.94, 47.96),
+    ),  # fmt: skip
     *(
         PaperNumber("OPA text", "targeted_confidence", "cifar10", "all", v, _KAGGLE, pixels=d)
         for d, v in zip((1, 3, 5), (79.39, 79.17, 77.09), strict=True)
@@ -276,7 +279,7 @@ def side_by_side(
         if ours is None:
             row.update(
                 ours=math.nan, ours_low=math.nan, ours_high=math.nan,
-                our_setting=f"not run: this config has no {p.dataset}/{p.net} results for it",
+                our_setting=f"not run: this config gives no {p.quantity} for {p.dataset}/{p.net}",
                 paper_inside=None,
             )  # fmt: skip
         else:
