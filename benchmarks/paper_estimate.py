@@ -61,19 +61,12 @@ def log(message: str) -> None:
 
 def paper_config(overlay: Path) -> dict[str, Any]:
     """The default config with the overlay merged over it, validated (defaults filled)."""
+    from snakemake.utils import update_config  # noqa: PLC0415
+
     from evofool.config import validate_config  # noqa: PLC0415
 
-    def merge(base: dict, over: dict) -> dict:
-        out = dict(base)
-        for k, v in over.items():
-            out[k] = (
-                merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-            )
-        return out
-
-    config = merge(
-        yaml.safe_load((REPO / "config.yaml").read_text()), yaml.safe_load(overlay.read_text())
-    )
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load(overlay.read_text()))  # as --configfile merges
     return validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
 
 

@@ -4,14 +4,10 @@ import torch
 
 from evofool import retraining
 from evofool.data import load_dataset
-from evofool.io import load_artifact, write_json
+from evofool.io import write_json
 from evofool.models import load_model
 from evofool.train import resolve_device
 from evofool.workflow import run_rule
-
-
-def records_of(paths):
-    return [rec for path in paths for rec in load_artifact(path)["records"]]
 
 
 def main(smk, log):
@@ -19,7 +15,7 @@ def main(smk, log):
     model = load_model(smk.input.model, resolve_device(smk.params.device))
     data = load_dataset(smk.input.data)
     classes = list(data["classes"])
-    heldout = [rec["sample"] for rec in records_of(smk.input.heldout)]
+    heldout = [rec["sample"] for rec in retraining.load_records(smk.input.heldout)]
     heldout = torch.cat(heldout) if heldout else torch.empty(0, *data["x_train"].shape[1:])
     fooling = retraining.fooling_class_index(classes)
     summary = {
@@ -34,7 +30,7 @@ def main(smk, log):
     write_json(summary, smk.output.summary)
     wc = smk.wildcards
     elites = retraining.elite_rows(
-        records_of(smk.input.runs), classes, dataset=wc.dataset, net=wc.net,
+        retraining.load_records(smk.input.runs), classes, dataset=wc.dataset, net=wc.net,
         model_seed=int(wc.seed), round=round_,
     )  # fmt: skip
     elites.to_csv(smk.output.elites, index=False)

@@ -2,14 +2,12 @@
 
 from evofool import retraining
 from evofool.data import describe, load_dataset, save_dataset
-from evofool.io import load_artifact
 from evofool.workflow import run_rule
 
 
 def main(smk, log):
     data = load_dataset(smk.input.data)
-    records = [rec for path in smk.input.runs for rec in load_artifact(path)["records"]]
-    images = retraining.fooling_images(records, smk.params.images)
+    images = retraining.fooling_images(retraining.load_records(smk.input.runs), smk.params.images)
     extended = retraining.extend_dataset(data, images)
     save_dataset(extended, smk.output.data)
     counts = describe(extended)["train_per_class"]

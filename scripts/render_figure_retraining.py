@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from evofool import retraining
 from evofool.data import load_dataset
-from evofool.io import load_artifact
 from evofool.plots import image_grid, save
 from evofool.targets import path_wildcards
 from evofool.workflow import run_rule
@@ -16,7 +16,7 @@ def main(smk, log):
     by_round = {}
     for path in smk.input.runs:
         by_round.setdefault(int(path_wildcards(path)["round"]), []).extend(
-            load_artifact(path)["records"]
+            retraining.load_records([path])
         )
     medians = {
         int(path_wildcards(p)["round"]): 100 * pd.read_csv(p)["confidence"].median()

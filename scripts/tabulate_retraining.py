@@ -15,7 +15,7 @@ def chain(path):
 
 def main(smk, log):
     rounds = pd.DataFrame([{**chain(p), **read_json(p)} for p in smk.input.summaries])
-    elites = pd.concat(pd.read_csv(p).assign(**chain(p)) for p in smk.input.elites)
+    elites = pd.concat(pd.read_csv(p) for p in smk.input.elites)
     keys = ["dataset", "net", "model_seed"]
     tables, tests = [], []
     for key, g in rounds.groupby(keys, sort=True):

@@ -56,16 +56,20 @@ def save_artifact(obj: Any, path: str | os.PathLike[str]) -> None:
     write_bytes_atomic(path, MAGIC + digest + b"\n" + payload)
 
 
+def _header_digest(path: str | os.PathLike[str], header: bytes) -> str:
+    """The sha256 hex digest an artifact header records; refuses anything else."""
+    if len(header) < _HEADER_LEN or not header.startswith(MAGIC) or header[-1:] != b"\n":
+        raise EvofoolError(f"{path} is not an evofool artifact (bad header): delete it and rerun")
+    return header[len(MAGIC) : -1].decode("ascii", errors="replace")
+
+
 def load_artifact(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Any:
     """Load a file written by :func:`save_artifact`, refusing one that is truncated or altered."""
     path = Path(path)
     if not path.exists():
         raise EvofoolError(f"{path} does not exist: run the workflow step that produces it")
     data = path.read_bytes()
-    header, payload = data[:_HEADER_LEN], data[_HEADER_LEN:]
-    if len(header) < _HEADER_LEN or not header.startswith(MAGIC) or header[-1:] != b"\n":
-        raise EvofoolError(f"{path} is not an evofool artifact (bad header): delete it and rerun")
-    expected = header[len(MAGIC) : -1].decode("ascii", errors="replace")
+    expected, payload = _header_digest(path, data[:_HEADER_LEN]), data[_HEADER_LEN:]
     if hashlib.sha256(payload).hexdigest() != expected:
         raise EvofoolError(
             f"{path} is corrupted or truncated (checksum mismatch): delete it and rerun"
@@ -81,10 +85,7 @@ def load_artifact(path: str | os.PathLike[str], map_location: str | torch.device
 def artifact_digest(path: str | os.PathLike[str]) -> str:
     """The sha256 recorded in an artifact's header (identifies its content without loading it)."""
     with open(path, "rb") as fh:
-        header = fh.read(_HEADER_LEN)
-    if len(header) < _HEADER_LEN or not header.startswith(MAGIC):
-        raise EvofoolError(f"{path} is not an evofool artifact (bad header): delete it and rerun")
-    return header[len(MAGIC) : -1].decode("ascii")
+        return _header_digest(path, fh.read(_HEADER_LEN))
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:

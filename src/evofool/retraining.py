@@ -257,6 +257,11 @@ def evolve_shard(
     return [state["runs"][run] for run in runs]
 
 
+def load_records(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """The run records of run-shard files, in file and run order."""
+    return [record for path in paths for record in load_artifact(path)["records"]]
+
+
 def fooling_images(records: Sequence[Mapping[str, Any]], n: int) -> torch.Tensor:
     """The first ``n`` sampled images of a round's source runs, in run order."""
     images = torch.cat([r["sample"] for r in records])
