@@ -129,7 +129,9 @@ def test_render_is_deterministic_and_independent_of_batch_and_chunking():
     b = enc.render(pop)
     assert torch.equal(a, b)
     small_chunks = render_cppns(pop, 11, 13, max_elements=7)
-    torch.testing.assert_close(small_chunks, enc.render_outputs(pop), atol=1e-5, rtol=0)
+    # Chunks split the sigmoid's vectorised runs elsewhere: last-bit differences, which
+    # weights up to 10 amplify through deep genomes (values are in [-1, 1]).
+    torch.testing.assert_close(small_chunks, enc.render_outputs(pop), atol=1e-4, rtol=0)
     alone = torch.cat([enc.render_outputs([g]) for g in pop[::7]])
     torch.testing.assert_close(alone, enc.render_outputs(pop)[::7], atol=1e-5, rtol=0)
     assert a.min() >= 0 and a.max() <= 1 and torch.equal(a * 255, (a * 255).round())

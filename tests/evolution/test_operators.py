@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from evofool.evolution import Rngs, hsv_to_rgb, polynomial_mutation, quantize, spawn_seeds
+from evofool.evolution._operators import bernoulli_positions
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -107,3 +108,48 @@ def test_spawn_seeds_and_rngs_state_round_trip():
     assert (a[0] == b[0]).all() and torch.equal(a[1], b[1])
     other = Rngs(12)
     assert not (other.numpy.random(3) == a[0]).all()
+
+
+def _deb_delta(u: float, d1: float, d2: float, eta: float) -> float:
+    """Deb's bounded polynomial mutation for one gene, both branches written out (float64)."""
+    a = 1.0 / (eta + 1.0)
+    if u < 0.5:
+        return (2 * u + (1 - 2 * u) * (1 - d1) ** (eta + 1)) ** a - 1
+    return 1 - (2 * (1 - u) + 2 * (u - 0.5) * (1 - d2) ** (eta + 1)) ** a
+
+
+@pytest.mark.parametrize("eta", [15.0, 4.0, 0.0])
+def test_polynomial_mutation_equals_debs_two_branch_formula(eta):
+    low, high = -10.0, 10.0
+    x = torch.linspace(low, high, 4001)
+    gen = _gen(11)
+    draws = torch.Generator()
+    draws.set_state(gen.get_state())
+    # rate 1 chooses every gene without a draw, so the u values are the generator's next draws.
+    u = torch.rand(x.shape, generator=draws).tolist()
+    y = polynomial_mutation(x, low=low, high=high, eta=eta, rate=1.0, generator=gen)
+    expected = [
+        min(high, max(low, xi + _deb_delta(ui, (xi - low) / 20.0, (high - xi) / 20.0, eta) * 20.0))
+        for xi, ui in zip(x.tolist(), u, strict=True)
+    ]
+    assert torch.allclose(y, torch.tensor(expected), atol=2e-4, rtol=0)
+
+
+def test_bernoulli_positions_are_independent_with_the_given_rate():
+    gen = _gen(12)
+    n, rate, trials = 40, 0.3, 20_000
+    hits = torch.zeros(trials, n, dtype=torch.bool)
+    for t in range(trials):
+        hits[t, bernoulli_positions(n, rate, generator=gen)] = True
+    freq = hits.float().mean(0)
+    assert freq.sub(rate).abs().max() < 0.015  # each position: Binomial(20000, 0.3), sd 0.0032
+    both = (hits[:, :-1] & hits[:, 1:]).float().mean(0)  # neighbours, P = rate^2 if independent
+    assert both.sub(rate * rate).abs().max() < 0.012
+    counts = hits.sum(1).float()
+    assert counts.mean().item() == pytest.approx(n * rate, abs=0.1)
+    assert counts.var().item() == pytest.approx(n * rate * (1 - rate), rel=0.05)
+    assert bernoulli_positions(n, 0.0, generator=gen).numel() == 0
+    assert torch.equal(bernoulli_positions(n, 1.0, generator=gen), torch.arange(n))
+    long_run = bernoulli_positions(1_000_000, 0.001, generator=gen)
+    assert torch.all(long_run.diff() > 0) and long_run.max() < 1_000_000
+    assert long_run.numel() == pytest.approx(1000, abs=130)

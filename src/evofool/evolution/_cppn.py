@@ -8,6 +8,7 @@ population in one tensor program over all genomes and pixels.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from operator import attrgetter
@@ -139,6 +140,34 @@ class CPPNGenome:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("CPPNGenome is immutable; build a new one")
+
+    @classmethod
+    def _many_unchecked(
+        cls, graphs: Sequence[tuple[list[int], list[int], list[int], list[float]]], n_outputs: int
+    ) -> list[CPPNGenome]:
+        """Genomes from (activations, sources, targets, weights) lists, without the checks.
+
+        For graphs the mutation operators keep valid by design. Each field of all genomes is
+        converted to numpy once and every genome holds read-only views of it, which is several
+        times cheaper than four small arrays per genome.
+        """
+        fields = []
+        for column, dtype in enumerate((np.int8, np.int64, np.int64, np.float32)):
+            values = itertools.chain.from_iterable(graph[column] for graph in graphs)
+            flat = np.fromiter(values, dtype=dtype)
+            flat.flags.writeable = False
+            ends = np.cumsum([len(graph[column]) for graph in graphs]).tolist()
+            fields.append([flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)])
+        genomes = []
+        for act, src, tgt, w in zip(*fields, strict=True):
+            genome = object.__new__(cls)
+            object.__setattr__(genome, "activations", act)
+            object.__setattr__(genome, "sources", src)
+            object.__setattr__(genome, "targets", tgt)
+            object.__setattr__(genome, "weights", w)
+            object.__setattr__(genome, "n_outputs", n_outputs)
+            genomes.append(genome)
+        return genomes
 
     @property
     def n_nodes(self) -> int:
@@ -785,71 +814,71 @@ class CPPNEncoding:
     ) -> list[CPPNGenome]:
         """Return one mutated child per parent (see the class docstring for the operators).
 
-        All parents' weights are mutated in one tensor call; the structural mutations are
-        graph edits per child. ``generation`` is accepted for interface compatibility.
+        Every random number of the generation is drawn up front in a few array calls (all
+        weights mutated in one tensor call, all activation redraws in one array, one row of
+        decisions and choices per child); what remains per child is the graph edit itself.
+        ``generation`` is accepted for interface compatibility.
         """
         del generation
-        if len(parents) == 0:
+        n = len(parents)
+        if n == 0:
             return []
-        sizes = [g.n_edges for g in parents]
-        flat = torch.from_numpy(np.concatenate([g.weights for g in parents]))
+        rng = rngs.numpy
         low, high = self.weight_range
+        edge_counts = [g.n_edges for g in parents]
         flat = polynomial_mutation(
-            flat, low=low, high=high, eta=self.eta, rate=self.weight_rate, generator=rngs.torch
+            torch.from_numpy(np.concatenate([g.weights for g in parents])),
+            low=low,
+            high=high,
+            eta=self.eta,
+            rate=self.weight_rate,
+            generator=rngs.torch,
         ).numpy()
-        weights = np.split(flat, np.cumsum(sizes)[:-1])
-        return [
-            self._mutate_structure(g, w, rngs.numpy) for g, w in zip(parents, weights, strict=True)
-        ]
+        weights = flat.tolist()
+        activations = self._mutate_activations(parents, rng).tolist()
+        edge_ends = np.cumsum(edge_counts).tolist()
+        node_ends = np.cumsum([g.n_nodes for g in parents]).tolist()
+        rates = (
+            self.add_connection_rate,
+            self.delete_connection_rate,
+            self.add_node_rate,
+            self.delete_node_rate,
+        )
+        happens = (rng.random((n, 4)) < np.asarray(rates)).tolist()
+        picks = rng.random((n, 5)).tolist()
+        new_weights = rng.uniform(low, high, size=n).tolist()
+        new_activations = rng.integers(0, len(ACTIVATIONS), size=n).tolist()
+        graphs, e0, n0 = [], 0, 0
+        for i, parent in enumerate(parents):
+            e1, n1 = edge_ends[i], node_ends[i]
+            edits = _Edits(*happens[i], *picks[i], new_weights[i], new_activations[i])
+            graphs.append(
+                _edit_graph(
+                    activations[n0:n1],
+                    parent.sources.tolist(),
+                    parent.targets.tolist(),
+                    weights[e0:e1],
+                    parent.n_outputs,
+                    edits,
+                )  # fmt: skip
+            )
+            e0, n0 = e1, n1
+        return CPPNGenome._many_unchecked(graphs, self.n_outputs)
 
-    def _mutate_structure(
-        self, parent: CPPNGenome, weights: np.ndarray, rng: np.random.Generator
-    ) -> CPPNGenome:
-        k = parent.n_outputs
-        first_hidden = N_INPUTS + k
-        act = parent.activations.astype(np.int8).copy()
-        src = parent.sources.tolist()
-        tgt = parent.targets.tolist()
-        w = weights.astype(np.float32).tolist()
+    def _mutate_activations(
+        self, parents: Sequence[CPPNGenome], rng: np.random.Generator
+    ) -> np.ndarray:
+        """All parents' activations, concatenated, each mutable node redrawn at its rate.
 
-        # Activations: hidden nodes always, outputs unless their activation is fixed.
-        first = N_INPUTS if self.output_activation is None else first_hidden
-        redraw = rng.random(act.size - first) < self.activation_rate
-        draws = rng.integers(0, len(ACTIVATIONS), size=act.size - first)
-        act[first:][redraw] = draws[redraw]
-
-        if rng.random() < self.add_connection_rate:
-            sources = list(range(N_INPUTS)) + list(range(first_hidden, act.size))
-            s = sources[int(rng.integers(len(sources)))]
-            banned = _ancestors(s, src, tgt)
-            avail = [v for v in range(N_INPUTS, act.size) if v not in banned]
-            if avail:
-                src.append(s)
-                tgt.append(avail[int(rng.integers(len(avail)))])
-                w.append(float(rng.uniform(*self.weight_range)))
-
-        if rng.random() < self.delete_connection_rate and src:
-            e = int(rng.integers(len(src)))
-            del src[e], tgt[e], w[e]
-
-        if rng.random() < self.add_node_rate and src:
-            e = int(rng.integers(len(src)))
-            a, b, we = src.pop(e), tgt.pop(e), w.pop(e)
-            new = act.size
-            act = np.append(act, np.int8(rng.integers(len(ACTIVATIONS))))
-            src += [a, new]
-            tgt += [new, b]
-            w += [we, we]
-
-        if rng.random() < self.delete_node_rate and act.size > first_hidden:
-            v = first_hidden + int(rng.integers(act.size - first_hidden))
-            keep = [i for i in range(len(src)) if src[i] != v and tgt[i] != v]
-            src = [s - (s > v) for s in (src[i] for i in keep)]
-            tgt = [t - (t > v) for t in (tgt[i] for i in keep)]
-            w = [w[i] for i in keep]
-            act = np.delete(act, v)
-
-        return CPPNGenome(act, src, tgt, np.asarray(w, dtype=np.float32), k)
+        Hidden nodes are always mutable, outputs unless their activation is fixed.
+        """
+        acts = np.concatenate([g.activations for g in parents])
+        counts = np.asarray([g.n_nodes for g in parents])
+        first = N_INPUTS if self.output_activation is None else N_INPUTS + self.n_outputs
+        index_in_genome = np.arange(acts.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        redraw = (index_in_genome >= first) & (rng.random(acts.size) < self.activation_rate)
+        acts[redraw] = rng.integers(0, len(ACTIVATIONS), size=int(redraw.sum()))
+        return acts
 
     def render_outputs(self, genomes: Sequence[CPPNGenome]) -> torch.Tensor:
         """Raw output values ``(n, n_outputs, H, W)`` in [-1, 1] (see :func:`render_cppns`)."""
@@ -894,6 +923,73 @@ class CPPNEncoding:
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"CPPNEncoding({settings})"
+
+
+class _Edits(NamedTuple):
+    """One child's structural mutations: whether each happens and the uniform draws it uses."""
+
+    add_connection: bool
+    delete_connection: bool
+    add_node: bool
+    delete_node: bool
+    source_pick: float
+    target_pick: float
+    deleted_edge_pick: float
+    split_edge_pick: float
+    deleted_node_pick: float
+    new_weight: float
+    new_activation: int
+
+
+def _choice(pick: float, n: int) -> int:
+    """The index in ``range(n)`` that a uniform draw ``pick`` in [0, 1) selects."""
+    return min(int(pick * n), n - 1)
+
+
+def _edit_graph(
+    act: list[int],
+    src: list[int],
+    tgt: list[int],
+    w: list[float],
+    n_outputs: int,
+    edits: _Edits,
+) -> tuple[list[int], list[int], list[int], list[float]]:
+    """Apply the structural mutations, in the released code's order, to one genome's lists."""
+    first_hidden = N_INPUTS + n_outputs
+    if edits.add_connection:
+        # A source is an input or a hidden node; a target any non-input node that is not one
+        # of the source's ancestors, so the graph stays acyclic.
+        s = _choice(edits.source_pick, len(act) - n_outputs)
+        s = s if s < N_INPUTS else s + n_outputs
+        banned = _ancestors(s, src, tgt)
+        avail = [v for v in range(N_INPUTS, len(act)) if v not in banned]
+        if avail:
+            src.append(s)
+            tgt.append(avail[_choice(edits.target_pick, len(avail))])
+            w.append(edits.new_weight)
+
+    if edits.delete_connection and src:
+        e = _choice(edits.deleted_edge_pick, len(src))
+        del src[e], tgt[e], w[e]
+
+    if edits.add_node and src:
+        e = _choice(edits.split_edge_pick, len(src))
+        a, b, we = src.pop(e), tgt.pop(e), w.pop(e)
+        new = len(act)
+        act.append(edits.new_activation)
+        src += [a, new]
+        tgt += [new, b]
+        w += [we, we]
+
+    if edits.delete_node and len(act) > first_hidden:
+        v = first_hidden + _choice(edits.deleted_node_pick, len(act) - first_hidden)
+        keep = [i for i in range(len(src)) if src[i] != v and tgt[i] != v]
+        src = [s - (s > v) for s in (src[i] for i in keep)]
+        tgt = [t - (t > v) for t in (tgt[i] for i in keep)]
+        w = [w[i] for i in keep]
+        del act[v]
+
+    return act, src, tgt, w
 
 
 def _ancestors(node: int, sources: list[int], targets: list[int]) -> set[int]:

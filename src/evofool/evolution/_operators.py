@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -29,6 +31,10 @@ def polynomial_mutation(
     fooling code (Sferes ``evo_float``) uses the simpler unbounded form followed by clipping;
     the two agree away from the bounds.
 
+    Only the chosen genes are drawn and computed (:func:`bernoulli_positions`), in float32 for
+    float32 input (float64 for float64), with squarings and square roots when ``eta + 1`` is a
+    power of two, as it is for the paper's ``eta`` 15.
+
     Args:
         x: Genes of any shape, every value in ``[low, high]``. Not modified.
         low: Lower bound of every gene.
@@ -49,25 +55,87 @@ def polynomial_mutation(
         raise ValueError(f"eta must be >= 0, got {eta}")
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"rate must be in [0, 1], got {rate}")
-    if x.numel() == 0:
-        return x.clone()
-    mask = torch.rand(x.shape, generator=generator, device=x.device) < rate
-    chosen = x[mask].to(torch.float64)  # only the chosen genes are computed (memory)
-    u = torch.rand(chosen.shape, generator=generator, device=x.device, dtype=torch.float64)
-    span = high - low
-    d1 = ((chosen - low) / span).clamp(0.0, 1.0)
-    d2 = ((high - chosen) / span).clamp(0.0, 1.0)
-    power = 1.0 / (eta + 1.0)
-    lower = 2.0 * u + (1.0 - 2.0 * u) * (1.0 - d1) ** (eta + 1.0)
-    upper = 2.0 * (1.0 - u) + 2.0 * (u - 0.5) * (1.0 - d2) ** (eta + 1.0)
-    delta = torch.where(
-        u < 0.5,
-        lower.clamp_min(0.0) ** power - 1.0,
-        1.0 - upper.clamp_min(0.0) ** power,
-    )
     out = x.clone()
-    out[mask] = (chosen + delta * span).clamp(low, high).to(x.dtype)
+    flat = out.view(-1)
+    positions = bernoulli_positions(flat.numel(), rate, generator=generator, device=x.device)
+    if positions.numel() == 0:
+        return out
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    chosen = flat[positions].to(work)
+    u = torch.rand(chosen.shape, generator=generator, device=x.device, dtype=work)
+    span = high - low
+    # The two branches are one formula: with s = sign(0.5 - u), v = 0.5 - |u - 0.5| (u below
+    # 0.5, 1 - u above) and d the distance to the bound the gene moves away from (d1 or d2),
+    # delta_q = s ((2v + (1 - 2v) (1 - d)^(eta + 1))^(1 / (eta + 1)) - 1).
+    sign = torch.sign(0.5 - u)
+    v = (u - 0.5).abs_().neg_().add_(0.5)
+    distance = ((chosen - low) / span - 0.5).mul_(sign).add_(0.5).clamp_(0.0, 1.0)
+    base = _power(1.0 - distance, eta + 1.0).mul_(1.0 - 2.0 * v).add_(2.0 * v).clamp_min_(0.0)
+    delta = _root(base, eta + 1.0).sub_(1.0).mul_(sign)
+    flat[positions] = chosen.add_(delta.mul_(span)).clamp_(low, high).to(x.dtype)
     return out
+
+
+def bernoulli_positions(
+    n: int, rate: float, *, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Indices in ``range(n)``, each present independently with probability ``rate``.
+
+    The same distribution as ``torch.nonzero(torch.rand(n) < rate)``, drawn as the gaps
+    between successes of the Bernoulli process (geometric with parameter ``rate``): about
+    ``n * rate`` random numbers instead of ``n``, which is what makes a low mutation rate cheap.
+
+    Returns:
+        Ascending int64 indices on ``device``.
+    """
+    if rate <= 0.0 or n == 0:
+        return torch.empty(0, dtype=torch.long, device=device)
+    if rate >= 1.0:
+        return torch.arange(n, device=device)
+    log_keep = math.log1p(-rate)
+    expected = n * rate
+    draws = int(expected + 6.0 * math.sqrt(expected * (1.0 - rate)) + 16)
+    found: list[torch.Tensor] = []
+    last = -1
+    while True:
+        u = torch.rand(draws, generator=generator, dtype=torch.float64, device=device)
+        gaps = torch.log1p(-u).div_(log_keep).floor_().clamp_(max=n).long().add_(1)
+        positions = gaps.cumsum_(0).add_(last)
+        inside = int((positions < n).sum())  # positions ascend: the first `inside` are in range
+        found.append(positions[:inside])
+        if inside < positions.numel():
+            break
+        last = int(positions[-1])
+    return torch.cat(found)
+
+
+def _power_of_two_exponent(p: float) -> int | None:
+    """``k`` if ``p == 2**k`` for a small whole ``k >= 0``, else ``None``."""
+    for k in range(11):
+        if p == float(2**k):
+            return k
+    return None
+
+
+def _power(y: torch.Tensor, p: float) -> torch.Tensor:
+    """``y ** p``, by repeated squaring when ``p`` is a power of two (``eta`` 15: ``p`` 16)."""
+    k = _power_of_two_exponent(p)
+    if k is None:
+        return y.pow(p)
+    for _ in range(k):
+        y = y * y
+    return y
+
+
+def _root(y: torch.Tensor, p: float) -> torch.Tensor:
+    """``y ** (1 / p)`` for ``y >= 0``, by repeated square roots when ``p`` is a power of two."""
+    k = _power_of_two_exponent(p)
+    if k is None:
+        return y.pow(1.0 / p)
+    y = y.clone()
+    for _ in range(k):
+        y.sqrt_()
+    return y
 
 
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
