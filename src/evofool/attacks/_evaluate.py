@@ -2,9 +2,13 @@
 
 Every forward pass the attack makes has exactly ``forward_batch`` rows: the last chunk of a step
 is padded with stale (valid) images whose outputs are ignored. On CPU a sample's logits can
-differ in the last bits between batch sizes (small batches take other kernels), but not between
-companions or positions within one batch shape, so a fixed shape makes each candidate's score
-independent of which other attacks share its step.
+differ in the last bits between batch sizes (small batches take other kernels), and on some
+CPUs also with the sample's row within a batch (measured on an AMD EPYC: rows of a quarter-width
+LeNet differ with their position modulo 4, never with their companions). A fixed shape removes
+the first. The second moves fitness values by about 1e-7 when the shards change; the reported
+success, labels and confidences are judged one image per forward pass (an evaluator with
+``forward_batch`` 1), so they do not move. Only a near-tie of two candidates' fitness, below
+float32 resolution, could be decided differently under another shard size.
 """
 
 from __future__ import annotations

@@ -247,10 +247,15 @@ def one_pixel_attack(
         if target_arr is not None and n and target_arr.max() >= n_classes:
             raise ValueError(f"targets must be class indices below {n_classes}")
         all_rows = np.arange(n, dtype=np.int64)
-        clean_scores = evaluator.score(all_rows, None, label_arr, target_arr, fp32=True)
+        # Reported numbers come from one image per forward pass, so they do not depend on the
+        # other attacks of the shard (a row's logits can depend on its position in a batch).
+        judge = Evaluator(
+            model, clean, forward_batch=1, device=dev, fitness_dtype=torch.float32
+        )  # fmt: skip
+        clean_scores = judge.score(all_rows, None, label_arr, target_arr, fp32=True)
         finals = _run(config, evaluator, clean, label_arr, target_arr, id_arr, progress)
         result_pheno = _stack_phenotypes([a.result for a in finals], config, clean.shape[1])
-        final_scores = evaluator.score(all_rows, result_pheno, label_arr, target_arr, fp32=True)
+        final_scores = judge.score(all_rows, result_pheno, label_arr, target_arr, fp32=True)
     return _build_result(
         config,
         clean_cpu,
