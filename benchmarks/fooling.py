@@ -104,9 +104,7 @@ def bench_forward(
     scorer = softmax_scorer(model)
     x = quantize(torch.rand((population, *shape), generator=gen))
     sec = best_seconds(lambda: scorer(x), min_time)
-    rows.append(
-        {"what": "softmax_scorer", "batch": population, "images_per_s": population / sec}
-    )
+    rows.append({"what": "softmax_scorer", "batch": population, "images_per_s": population / sec})
     for r in rows:
         r["ms_per_batch"] = round(1000 * r["batch"] / r["images_per_s"], 3)
         r["images_per_s"] = round(r["images_per_s"], 1)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from evofool.data import load_dataset
-from evofool.fooling import evolve, make_encoding, run_seed
+from evofool.fooling import evolve, make_encoding, run_seed, scoring_network
 from evofool.models import load_model
 from evofool.train import resolve_device
 from evofool.workflow import run_rule
@@ -11,7 +11,7 @@ from evofool.workflow import run_rule
 
 def main(smk, log):
     wc, s = smk.wildcards, smk.params.settings
-    model = load_model(smk.input.model, resolve_device(smk.params.device))
+    model = scoring_network(load_model(smk.input.model, resolve_device(smk.params.device)), s)
     classes = load_dataset(smk.input.data)["classes"]
     encoding = make_encoding(wc.encoding, s, model.spec.in_shape)
     seed = run_seed(smk.params.seed, wc.encoding, wc.insertion, int(wc.run))

@@ -11,7 +11,12 @@ def main(smk, log):
     classes = load_artifact(smk.input.images)["classes"]
     attacks = pd.read_csv(smk.input.attacks)
     counts = metrics.pair_counts(attacks, len(classes))
-    ax = plots.class_counts(counts, classes, title=plots.setting_title(attacks))
+    ax = plots.class_counts(
+        counts,
+        classes,
+        title=plots.setting_title(attacks),
+        attacked=metrics.attacked_per_class(attacks, len(classes)),
+    )
     plots.save(ax.figure, smk.output.figure)
     log(f"{counts.sum()} successful attacks")
 

@@ -140,3 +140,16 @@ def test_ascent_table_rows():
     )
     assert table["step_to_99.99"].tolist() == [9, -1]
     assert table["net"].tolist() == ["lenet", "lenet"]
+
+
+def test_history_rows_of_long_runs_keep_every_kth_generation_and_the_last():
+    class Run:
+        history = torch.arange(1203 * 3, dtype=torch.float32).view(1203, 3)
+
+    full = history_rows(Run(), max_generations=5000)
+    assert sorted(full["generation"].unique()) == list(range(1, 1204))
+    thin = history_rows(Run(), max_generations=100, run=4)
+    gens = sorted(thin["generation"].unique())
+    assert len(gens) <= 101 and gens[-1] == 1203 and set(np.diff(gens)) == {13}
+    last = thin[thin["generation"] == 1203].sort_values("class")["confidence"].tolist()
+    assert last == Run.history[-1].tolist() and set(thin["run"]) == {4}

@@ -87,7 +87,7 @@ def test_save_and_load_give_the_same_function(tmp_path):
     [
         (ModelSpec("resnet", (1, 28, 28), 10), "unknown network architecture"),
         (ModelSpec("lenet", (1, 28, 28), 1), "at least 2 classes"),
-        (ModelSpec("lenet", (1, 8, 8), 10), "at least 12x12"),
+        (ModelSpec("lenet", (1, 8, 8), 10), "at least 16x16"),
         (ModelSpec("nin", (1, 28, 28), 10, 0.0), "width multiplier"),
     ],
 )

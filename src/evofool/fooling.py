@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from torch import nn
 from evofool import metrics
 from evofool.errors import EvofoolError
 from evofool.evolution import CPPNEncoding, DirectEncoding, MapElites, class_confidence
+from evofool.models import Classifier, CropAveraged
 from evofool.targets import path_wildcards
 
 ENCODINGS = ("direct", "cppn")
@@ -39,6 +41,18 @@ def make_encoding(
     if name == "cppn":
         return CPPNEncoding(height, width, color=color)
     raise EvofoolError(f"unknown encoding {name!r}: choose one of {ENCODINGS}")
+
+
+def scoring_network(model: Classifier, settings: Mapping[str, Any]) -> nn.Module:
+    """The network a run's images are scored by.
+
+    The model itself, or, when the settings give an ``image_size`` (FOOL's 256x256 ImageNet
+    images), the mean softmax of the model over ``crops`` crops of its input size.
+    """
+    size = settings.get("image_size")
+    if size is None:
+        return model
+    return CropAveraged(model, (size, size), settings.get("crops", 1))
 
 
 def run_seed(study_seed: int, encoding: str, insertion: str, run: int) -> int:
@@ -122,12 +136,18 @@ def elite_rows(me: MapElites, **columns: Any) -> pd.DataFrame:
     return frame
 
 
-def history_rows(me: MapElites, **columns: Any) -> pd.DataFrame:
-    """Best confidence per class after every generation, long format."""
-    hist = me.history.numpy()
-    gens, classes = np.meshgrid(
-        np.arange(1, len(hist) + 1), np.arange(hist.shape[1]), indexing="ij"
-    )
+def history_rows(me: MapElites, max_generations: int = 500, **columns: Any) -> pd.DataFrame:
+    """Best confidence per class after each generation, long format.
+
+    Runs longer than ``max_generations`` (FOOL's 20,000 ImageNet generations) keep every k-th
+    generation and the last, so the table stays small: at most about ``max_generations`` rows
+    per class.
+    """
+    full = me.history.numpy()
+    step = max(1, math.ceil(len(full) / max_generations))
+    kept = np.arange(len(full) - 1, -1, -step)[::-1]  # every step-th, ending with the last
+    hist = full[kept]
+    gens, classes = np.meshgrid(kept + 1, np.arange(full.shape[1]), indexing="ij")
     frame = pd.DataFrame(
         {"generation": gens.ravel(), "class": classes.ravel(), "confidence": hist.ravel()}
     )

@@ -59,6 +59,11 @@ def pair_counts(attacks: pd.DataFrame, n_classes: int) -> np.ndarray:
     return matrix
 
 
+def attacked_per_class(attacks: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """Attacks per true class, ``(n_classes,)``."""
+    return np.bincount(attacks["label"].to_numpy(dtype=np.int64), minlength=n_classes)
+
+
 def summarize(attacks: pd.DataFrame) -> dict[str, float]:
     """Success rate with interval, confidence, AvgEvaluation and AvgDistortion of one table."""
     ok = attacks[attacks["success"].astype(bool)]

@@ -8,6 +8,7 @@ torchvision); the exact layer tables of the one-pixel paper were not published.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 import torchvision
 from torch import nn
 from torch.nn import functional as F
+from torchvision.transforms.v2 import functional as TF
 
 from evofool.errors import EvofoolError
 from evofool.io import load_artifact, save_artifact
@@ -90,7 +92,7 @@ def _lenet(c: int, h: int, w: int, n: int, width: float) -> nn.Module:
     c1, c2, fc = _scaled(20, width), _scaled(50, width), _scaled(500, width)
     oh, ow = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
     if oh < 1 or ow < 1:
-        raise EvofoolError(f"lenet needs images of at least 12x12 pixels, got {h}x{w}")
+        raise EvofoolError(f"lenet needs images of at least 16x16 pixels, got {h}x{w}")
     return nn.Sequential(
         nn.Conv2d(c, c1, 5),
         nn.MaxPool2d(2),
@@ -265,6 +267,58 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Classifi
     model = build_model(ModelSpec.from_dict(blob["spec"]))
     model.load_state_dict(blob["state_dict"])
     return model.to(device, memory_format=torch.channels_last).eval()
+
+
+class CropAveraged(nn.Module):
+    """Score larger images as the mean softmax over crops of a network's input size (FOOL 10-crop).
+
+    FOOL evolves 256x256 ImageNet images and scores each as the mean over 10 crops of 227x227
+    (the four corners and the centre, and their mirror images), as Caffe's test-time
+    oversampling does. The output is the log of that mean probability, so a softmax of it gives
+    the mean probability exactly and the wrapper drops in wherever a classifier is expected.
+
+    Args:
+        model: A :class:`Classifier`; its ``spec.in_shape`` is the crop size.
+        image_size: ``(height, width)`` of the images to score, at least the crop size.
+        crops: 1 (the centre crop), 5 (corners and centre) or 10 (and their mirror images).
+
+    Raises:
+        EvofoolError: If ``crops`` is not 1, 5 or 10 or the images are smaller than a crop.
+    """
+
+    CROPS = (1, 5, 10)
+
+    def __init__(self, model: Classifier, image_size: Sequence[int], crops: int = 10) -> None:
+        super().__init__()
+        if crops not in self.CROPS:
+            raise EvofoolError(f"crops must be one of {self.CROPS}, got {crops}")
+        c, crop_h, crop_w = model.spec.in_shape
+        height, width = (int(v) for v in image_size)
+        if height < crop_h or width < crop_w:
+            raise EvofoolError(
+                f"images of {height}x{width} are smaller than the network's "
+                f"{crop_h}x{crop_w} input: raise the image size"
+            )
+        self.model = model
+        self.crops = crops
+        self.crop_size = (crop_h, crop_w)
+        self.spec = ModelSpec(
+            model.spec.arch, (c, height, width), model.spec.n_classes, model.spec.width,
+            model.spec.mean, model.spec.std,
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(N, C, H, W)`` pixels to ``(N, n_classes)`` log mean probabilities."""
+        if self.crops == 1:
+            views = [TF.center_crop(x, list(self.crop_size))]
+        elif self.crops == 5:
+            views = list(TF.five_crop(x, list(self.crop_size)))
+        else:
+            views = list(TF.ten_crop(x, list(self.crop_size)))
+        n = len(x)
+        logits = self.model(torch.cat(views).contiguous(memory_format=torch.channels_last))
+        log_p = torch.log_softmax(logits.float(), dim=1).view(len(views), n, -1)
+        return torch.logsumexp(log_p, dim=0) - math.log(len(views))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -60,6 +60,11 @@ def n_images(settings: Mapping[str, Any], protocol: str) -> int:
     return settings["targeted_images" if protocol == "targeted" else "nontargeted_images"]
 
 
+def images_needed(settings: Mapping[str, Any]) -> int:
+    """Images to select for the protocols ``settings`` runs (the most any of them attacks)."""
+    return max(n_images(settings, p) for p in settings["protocols"])
+
+
 def n_shards(settings: Mapping[str, Any], protocol: str) -> int:
     """Shards of a protocol: its images in chunks of ``chunk_size``."""
     return math.ceil(n_images(settings, protocol) / settings["chunk_size"])
@@ -232,10 +237,10 @@ def example_panels(
 def fitness_curves(attacks: pd.DataFrame, limit: int = 30) -> np.ndarray:
     """Best-fitness curves ``(k, generations + 1)`` of up to ``limit`` successful attacks."""
     ok = attacks[attacks["success"].astype(bool)].head(limit)
-    curves = [json.loads(c) for c in ok["fitness_curve"]]
-    return np.array([[np.nan if v is None else v for v in c] for c in curves], dtype=float).reshape(
-        len(curves), -1
-    )
+    curves = [[np.nan if v is None else v for v in json.loads(c)] for c in ok["fitness_curve"]]
+    if not curves:  # no success: an empty plot, as wide as the budget
+        return np.empty((0, int(attacks["generations"].max()) + 1 if len(attacks) else 1))
+    return np.array(curves, dtype=float)
 
 
 def reachable_shares(tables: Sequence[pd.DataFrame], n_classes: int) -> pd.DataFrame:

@@ -15,6 +15,23 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 PALETTE = "colorblind"
+MAX_CLASSES = 20  # classes a per-class figure shows; ImageNet's 1,000 are cut to the top ones
+
+
+def top_classes(scores: Sequence[float] | np.ndarray, limit: int = MAX_CLASSES) -> np.ndarray:
+    """Indices of the ``limit`` highest ``scores`` (all when there are no more), in class order.
+
+    Ties keep the lower class index; NaN scores rank last.
+    """
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    if len(s) <= limit:
+        return np.arange(len(s))
+    return np.sort(np.argsort(-s, kind="stable")[:limit])
+
+
+def shown_note(shown: int, total: int, what: str) -> str:
+    """A title suffix saying that only ``shown`` of ``total`` classes are drawn, or nothing."""
+    return "" if shown == total else f" ({shown} of {total} classes, {what})"
 
 
 def set_style() -> None:
@@ -48,34 +65,64 @@ def reachable_targets(shares: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     return ax
 
 
+def _busiest(counts: np.ndarray, attacked: np.ndarray | None) -> np.ndarray:
+    """Classes with the most successes as original or target; ties go to the most attacked."""
+    score = (counts.sum(0) + counts.sum(1)).astype(float)
+    if attacked is not None:
+        score += np.asarray(attacked, float) / (float(np.max(attacked, initial=0)) + 1.0)
+    return top_classes(score)
+
+
 def pair_heatmap(
-    counts: np.ndarray, classes: Sequence[str], ax: plt.Axes | None = None, title: str = ""
+    counts: np.ndarray,
+    classes: Sequence[str],
+    ax: plt.Axes | None = None,
+    title: str = "",
+    attacked: np.ndarray | None = None,
 ) -> plt.Axes:
-    """Successful original -> target class pairs (OPA Figs 6, 7, 12, 13)."""
-    ax = _axes(ax, (5.5, 4.8))
+    """Successful original -> target class pairs (OPA Figs 6, 7, 12, 13).
+
+    With more than :data:`MAX_CLASSES` classes, the rows and columns are the classes with the
+    most successes as original or target, then the most attacked (``attacked``: attacks per
+    true class).
+    """
+    many = len(classes) > 12
+    ax = _axes(ax, (8.0, 7.2) if many else (5.5, 4.8))
+    keep = _busiest(counts, attacked)
+    names = [classes[k] for k in keep]
     sns.heatmap(
-        pd.DataFrame(counts, index=list(classes), columns=list(classes)),
-        annot=True, fmt="d", cmap="rocket_r", cbar=False, square=True, ax=ax,
+        pd.DataFrame(counts[np.ix_(keep, keep)], index=names, columns=names),
+        annot=len(keep) <= 12, fmt="d", cmap="rocket_r", cbar=len(keep) > 12, square=True, ax=ax,
     )  # fmt: skip
-    ax.set(xlabel="target class", ylabel="original class", title=title)
+    note = shown_note(len(keep), len(classes), "most successes")
+    ax.set(xlabel="target class", ylabel="original class")
+    ax.set_title(title + ("\n" + note.strip(" ()") if note else ""), fontsize=9)
     return ax
 
 
 def class_counts(
-    counts: np.ndarray, classes: Sequence[str], ax: plt.Axes | None = None, title: str = ""
+    counts: np.ndarray,
+    classes: Sequence[str],
+    ax: plt.Axes | None = None,
+    title: str = "",
+    attacked: np.ndarray | None = None,
 ) -> plt.Axes:
     """Successful attacks per class as original and as target (OPA Figs 8, 14, 15)."""
-    ax = _axes(ax)
+    ax = _axes(ax, (8.0, 4.5) if len(classes) > 12 else (6, 4))
+    keep = _busiest(counts, attacked)
+    names = [classes[k] for k in keep]
     frame = pd.DataFrame(
         {
-            "class": list(classes) * 2,
-            "count": np.concatenate([counts.sum(1), counts.sum(0)]),
-            "role": ["original"] * len(classes) + ["target"] * len(classes),
+            "class": names * 2,
+            "count": np.concatenate([counts.sum(1)[keep], counts.sum(0)[keep]]),
+            "role": ["original"] * len(keep) + ["target"] * len(keep),
         }
     )
     sns.barplot(frame, x="class", y="count", hue="role", palette=["0.15", "0.6"], ax=ax)
-    ax.set(xlabel="class", ylabel="successful attacks", title=title)
-    ax.tick_params(axis="x", rotation=45 if max(map(len, classes)) > 3 else 0)
+    note = shown_note(len(keep), len(classes), "most successes")
+    ax.set(xlabel="class", ylabel="successful attacks")
+    ax.set_title(title + ("\n" + note.strip(" ()") if note else ""), fontsize=9)
+    ax.tick_params(axis="x", rotation=45 if max(map(len, names)) > 3 else 0)
     return ax
 
 
@@ -186,6 +233,35 @@ def image_grid(
     return fig
 
 
+def class_image_grid(
+    images: torch.Tensor,
+    confidences: torch.Tensor,
+    row_labels: Sequence[str],
+    classes: Sequence[str],
+) -> plt.Figure:
+    """Images per (row, class) labelled with their confidence; NaN confidence = empty cell.
+
+    With more than :data:`MAX_CLASSES` classes, the columns are the classes with the highest
+    median confidence over the rows, and the title says so.
+
+    Args:
+        images: ``(R, K, C, H, W)`` floats in [0, 1].
+        confidences: ``(R, K)`` confidence of each image in its class, NaN where there is none.
+        row_labels: R labels.
+        classes: K class names.
+    """
+    conf = confidences.double()
+    keep = top_classes(conf.nan_to_num(0.0).median(0).values.numpy())
+    shown = images[:, keep].clone()
+    shown[conf[:, keep].isnan()] = float("nan")
+    text = [[f"{100 * c:.2f}%" if c == c else "" for c in row.tolist()] for row in conf[:, keep]]
+    fig = image_grid(shown, row_labels, [classes[k] for k in keep], text)
+    note = shown_note(len(keep), len(classes), "highest median confidence")
+    if note:
+        fig.suptitle(note.strip(" ()"), fontsize=10)
+    return fig
+
+
 def setting_title(attacks: pd.DataFrame) -> str:
     """A title naming network, pixels, protocol, budget and images of an attack table."""
     r = attacks.iloc[0]
@@ -196,18 +272,35 @@ def setting_title(attacks: pd.DataFrame) -> str:
 
 
 def class_confidence(elites: pd.DataFrame, classes: Sequence[str], ax: plt.Axes | None = None):
-    """Median best confidence per class over runs, per encoding and insertion (FOOL Figs 6, 7)."""
+    """Median best confidence per class over runs, per encoding and insertion (FOOL Figs 6, 7).
+
+    Bars per class; with more than :data:`MAX_CLASSES` classes (ImageNet), one curve per setting
+    of every class's median, classes ranked from highest to lowest.
+    """
     ax = _axes(ax, (7, 4))
     kept = elites[~elites["excluded"].astype(bool)].copy()
     kept["confidence"] = 100 * kept["confidence"].fillna(0.0)
-    kept["class name"] = [classes[k] for k in kept["class"]]
     kept["setting"] = kept["encoding"] + ", " + kept["insertion"]
+    if kept["class"].nunique() > MAX_CLASSES:
+        return _ranked_class_confidence(kept, ax)
+    kept["class name"] = [classes[k] for k in kept["class"]]
     sns.barplot(
         kept, x="class name", y="confidence", hue="setting", estimator="median",
         errorbar=("pi", 50), ax=ax,
     )  # fmt: skip
     ax.set(xlabel="class", ylabel="median best confidence (%)", ylim=(0, 100))
     ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def _ranked_class_confidence(kept: pd.DataFrame, ax: plt.Axes) -> plt.Axes:
+    medians = kept.groupby(["setting", "class"])["confidence"].median().reset_index()
+    for setting, g in medians.groupby("setting", sort=True):
+        ranked = np.sort(g["confidence"].to_numpy())[::-1]
+        ax.plot(np.arange(1, len(ranked) + 1), ranked, label=setting, lw=1.8)
+    ax.axhline(99, color="0.5", lw=0.8, ls="--")
+    ax.set(xlabel="class rank", ylabel="median best confidence (%)", ylim=(0, 100))
+    ax.legend(loc="upper right", fontsize=8)
     return ax
 
 

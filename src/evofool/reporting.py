@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -58,3 +59,26 @@ def rule_benchmarks(directory: str | Path) -> pd.DataFrame:
         peak_rss_mb=("max_rss_mb", "max"),
     )
     return table.reset_index().sort_values("total_seconds", ascending=False)[columns]
+
+
+def generations_text(generations: int | Mapping[str, int]) -> str:
+    """``200``, or ``5000 (cppn) / 20000 (direct)`` when each encoding has its own."""
+    if isinstance(generations, Mapping):
+        return " / ".join(f"{v} ({k})" for k, v in sorted(generations.items()))
+    return str(generations)
+
+
+def fooling_budget(settings: Mapping[str, Any]) -> str:
+    """The budget of a fooling experiment in words, for captions (``settings`` of one dataset)."""
+    text = (
+        f"{settings['runs']} runs per setting, {generations_text(settings['generations'])} "
+        f"generations of {settings['population']} children, direct mutation rate "
+        f"{settings['mutation_rate']}"
+    )
+    if settings.get("image_size"):
+        size = settings["image_size"]
+        text += (
+            f", {size}x{size} {settings['color'].upper()} images, each scored as the mean "
+            f"softmax over {settings.get('crops', 1)} crops of the network's input"
+        )
+    return text

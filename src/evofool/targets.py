@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+IMAGENET = "imagenet"  # the dataset the imagenet section's experiments run on
+
 DATASET = "results/data/dataset={dataset}/dataset.pt"
 DATASET_SUMMARY = "results/data/dataset={dataset}/summary.json"
 MODEL = "results/models/dataset={dataset}/net={net}/seed={seed}/model.pt"
@@ -14,6 +16,7 @@ MODEL_METRICS = "results/models/dataset={dataset}/net={net}/seed={seed}/metrics.
 MODEL_HISTORY = "results/models/dataset={dataset}/net={net}/seed={seed}/history.csv"
 MODEL_CHECKPOINT = "results/checkpoints/dataset={dataset}/net={net}/seed={seed}/checkpoint.pt"
 NETWORKS_TABLE = "results/tables/networks.csv"
+PRETRAINED_WEIGHTS = "resources/imagenet/alexnet-owt-7be5be79.pth"  # downloaded when not named
 
 _OPA = "results/one_pixel/dataset={dataset}/net={net}/seed={seed}"
 OPA_IMAGES = _OPA + "/images.pt"
@@ -113,24 +116,68 @@ def attacked_models(config: Mapping[str, Any], section: str) -> list[dict[str, A
     ]
 
 
+# Keys of an experiment section that choose what runs rather than how one job runs.
+_SELECTION_KEYS = {
+    "one_pixel": ("models", "pixels", "protocols", "examples", "enabled"),
+    "fooling": ("models", "encodings", "insertions", "runs", "transfer", "gradient_ascent"),
+}
+
+
+def experiment_settings(config: Mapping[str, Any], section: str, dataset: str) -> dict[str, Any]:
+    """The settings of ``section`` (one_pixel or fooling) for the networks of ``dataset``.
+
+    The networks of the ImageNet switch run with the section's settings overridden by the
+    ``imagenet`` section's own (OPA and FOOL attacked ImageNet differently from CIFAR-10 and
+    MNIST); every other dataset uses the section as it is.
+    """
+    settings = dict(config.get(section, {}))
+    override = config.get("imagenet", {}).get(section, {})
+    if dataset == IMAGENET and config.get("imagenet", {}).get("enabled"):
+        settings.update({k: v for k, v in override.items() if k != "enabled"})
+    return settings
+
+
+def job_settings(config: Mapping[str, Any], section: str, dataset: str) -> dict[str, Any]:
+    """What one attack or evolution job of ``dataset`` depends on (its ``params``)."""
+    drop = _SELECTION_KEYS[section]
+    return {k: v for k, v in experiment_settings(config, section, dataset).items() if k not in drop}
+
+
+def fooling_job_settings(config: Mapping[str, Any], dataset: str, encoding: str) -> dict[str, Any]:
+    """:func:`job_settings` of one fooling run, its generations resolved for ``encoding``.
+
+    ``generations`` is a number, or (ImageNet: 20,000 direct, 5,000 CPPN) one per encoding.
+    """
+    settings = job_settings(config, "fooling", dataset)
+    if isinstance(settings["generations"], Mapping):
+        settings["generations"] = settings["generations"][encoding]
+    return settings
+
+
+def _opa_models(config: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(wildcards, settings) of every network the one-pixel experiments attack."""
+    return [
+        (m, experiment_settings(config, "one_pixel", m["dataset"]))
+        for m in attacked_models(config, "one_pixel")
+    ]
+
+
 def opa_attack_tables(config: Mapping[str, Any], protocols: Iterable[str] | None = None):
     """The tidy attack table of every (network, pixels, protocol) the config runs."""
-    settings = config["one_pixel"]
-    wanted = [p for p in settings["protocols"] if protocols is None or p in protocols]
     return [
         OPA_ATTACKS.format(**m, pixels=d, protocol=p)
-        for m in attacked_models(config, "one_pixel")
+        for m, settings in _opa_models(config)
         for d in settings["pixels"]
-        for p in wanted
+        for p in settings["protocols"]
+        if protocols is None or p in protocols
     ]
 
 
 def opa_figures(config: Mapping[str, Any]) -> list[str]:
     """Every one-pixel figure the config's protocols allow."""
-    settings = config["one_pixel"]
-    protocols = set(settings["protocols"])
     out = []
-    for m in attacked_models(config, "one_pixel"):
+    for m, settings in _opa_models(config):
+        protocols = set(settings["protocols"])
         if "targeted" in protocols:
             out.append(OPA_FIG_REACHABLE.format(**m))
         for d in settings["pixels"]:
@@ -145,13 +192,13 @@ def opa_figures(config: Mapping[str, Any]) -> list[str]:
 
 def opa_targets(config: Mapping[str, Any]) -> list[str]:
     """Tables and figures of the one-pixel experiments."""
-    if not attacked_models(config, "one_pixel"):
+    models = _opa_models(config)
+    if not models:
         return []
-    protocols = set(config["one_pixel"]["protocols"])
     out = []
-    if protocols & {"targeted", "nontargeted"}:
+    if any(set(s["protocols"]) & {"targeted", "nontargeted"} for _, s in models):
         out.append(OPA_SUCCESS_TABLE)
-    if {"nontargeted", "random"} <= protocols:
+    if any({"nontargeted", "random"} <= set(s["protocols"]) for _, s in models):
         out.append(OPA_RANDOM_TABLE)
     return out + opa_figures(config)
 
@@ -164,8 +211,8 @@ def _model_key(model: Any) -> dict[str, Any]:
 
 def fool_runs(config: Mapping[str, Any], model: Any) -> list[str]:
     """Every run file of one attacked network (a mapping or Snakemake wildcards)."""
-    s = config["fooling"]
     model = _model_key(model)
+    s = experiment_settings(config, "fooling", model["dataset"])
     return [
         FOOL_RUN.format(**model, encoding=e, insertion=i, run=r)
         for e in s["encodings"]
@@ -193,18 +240,26 @@ def transfer_partners(config: Mapping[str, Any], model: Any) -> list[dict]:
     return out
 
 
+def pretrained_weights(config: Mapping[str, Any]) -> str:
+    """The AlexNet weights file: the one the config names, else where it is downloaded to."""
+    return config.get("imagenet", {}).get("weights") or PRETRAINED_WEIGHTS
+
+
 def fool_targets(config: Mapping[str, Any]) -> list[str]:
     """Tables and figures of the fooling-image experiments."""
     models = attacked_models(config, "fooling")
     if not models:
         return []
-    s = config["fooling"]
+    settings = [experiment_settings(config, "fooling", m["dataset"]) for m in models]
     out = [FOOL_SUMMARY_TABLE, FOOL_TESTS_TABLE]
-    if s["transfer"] and any(transfer_partners(config, m) for m in models):
+    if any(
+        s["transfer"] and transfer_partners(config, m)
+        for m, s in zip(models, settings, strict=True)
+    ):
         out.append(FOOL_TRANSFER_TABLE)
-    if s["gradient_ascent"]["enabled"]:
+    if any(s["gradient_ascent"]["enabled"] for s in settings):
         out.append(FOOL_ASCENT_TABLE)
-    for m in models:
+    for m, s in zip(models, settings, strict=True):
         out += [FOOL_FIG_CLASSES.format(**m), FOOL_FIG_PROGRESS.format(**m)]
         out += [
             FOOL_FIG_ELITES.format(**m, encoding=e, insertion=i)
@@ -214,6 +269,25 @@ def fool_targets(config: Mapping[str, Any]) -> list[str]:
         if s["gradient_ascent"]["enabled"]:
             out.append(FOOL_FIG_ASCENT.format(**m))
     return out
+
+
+def fool_transfer_models(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Networks whose elites are scored on their dataset's other networks."""
+    return [
+        m
+        for m in attacked_models(config, "fooling")
+        if experiment_settings(config, "fooling", m["dataset"])["transfer"]
+        and transfer_partners(config, m)
+    ]
+
+
+def fool_ascent_models(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Networks that gradient ascent runs on."""
+    return [
+        m
+        for m in attacked_models(config, "fooling")
+        if experiment_settings(config, "fooling", m["dataset"])["gradient_ascent"]["enabled"]
+    ]
 
 
 def retraining_model(model: Any, round_: int) -> str:

@@ -236,3 +236,26 @@ def test_an_nn_module_is_scored_with_softmax_in_one_pass_per_generation():
     assert model.calls == 3 and not model.training
     probs = softmax_scorer(model)(run.archive.images)
     assert torch.allclose(probs.sum(1), torch.ones(N_CLASSES))
+
+
+def test_a_child_that_wins_many_classes_is_stored_once_and_round_trips(tmp_path):
+    enc = DirectEncoding(4, 4)
+    archive = ClassArchive(5, enc.image_shape)
+    genomes = [torch.full((1, 4, 4), 10.0), torch.full((1, 4, 4), 200.0)]
+    images = torch.stack([g / 255 for g in genomes])
+    probs = torch.tensor([[0.5, 0.4, 0.05, 0.03, 0.02], [0.0, 0.0, 0.9, 0.1, 0.0]])
+    archive.insert(probs, images, genomes, generation=0)
+    held = archive.genomes
+    assert held[0] is held[1] and held[2] is held[3] and held[0] is not held[2]
+    state = archive.state(enc)
+    assert len(state["genomes"]) == 2 and state["genome_index"] == [0, 0, 1, 1, 0]
+    back = ClassArchive.from_state(state, enc)
+    assert back.genomes[0] is back.genomes[4]
+    for a, b in zip(held, back.genomes, strict=True):
+        assert torch.equal(a, b)
+    old = {**state, "genomes": [enc.genome_to_state(g) for g in held]}
+    del old["genome_index"]  # the layout of files written before genomes were shared
+    again = ClassArchive.from_state(old, enc).genomes
+    assert all(torch.equal(a, b) for a, b in zip(held, again, strict=True))
+    genomes[0] += 1.0  # the archive keeps its own copy
+    assert float(back.genomes[0].max()) == 10.0 and float(held[0].max()) == 10.0

@@ -3,7 +3,7 @@ import sys
 
 from evofool.config import check_local_paths, validate_config
 from evofool.errors import EvofoolError
-from evofool import comparison, fooling, one_pixel, retraining, targets
+from evofool import comparison, fooling, one_pixel, reporting, retraining, targets
 
 try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -51,7 +51,8 @@ def job_resources(kind):
 
 def opa_shards(wildcards):
     """Every shard of one (network, pixels, protocol)."""
-    n = one_pixel.n_shards(config["one_pixel"], wildcards.protocol)
+    settings = targets.experiment_settings(config, "one_pixel", wildcards.dataset)
+    n = one_pixel.n_shards(settings, wildcards.protocol)
     return expand(targets.OPA_SHARD, shard=range(n), allow_missing=True)
 
 
@@ -91,3 +92,30 @@ def retraining_rounds(pattern):
 def present(path):
     """``[path]`` when the config builds it, else an empty list."""
     return [path] if path in STUDY_TARGETS else []
+
+
+def fooling_budget(wildcards):
+    """The fooling budget of one network's dataset, in words (for captions)."""
+    settings = targets.experiment_settings(config, "fooling", wildcards.dataset)
+    return reporting.fooling_budget(settings)
+
+
+def fooling_budgets(wildcards):
+    """The fooling budget of every dataset the fooling experiments run on, in words."""
+    datasets = sorted({m["dataset"] for m in FOOL_MODELS})
+    settings = {d: targets.experiment_settings(config, "fooling", d) for d in datasets}
+    return "; ".join(f"{d}: {reporting.fooling_budget(s)}" for d, s in settings.items())
+
+
+def ascent_budgets(wildcards):
+    """Gradient-ascent steps and decay per dataset (or of the one the wildcards name)."""
+    datasets = (
+        [wildcards.dataset]
+        if "dataset" in wildcards.keys()
+        else sorted({m["dataset"] for m in targets.fool_ascent_models(config)})
+    )
+    parts = []
+    for d in datasets:
+        g = targets.experiment_settings(config, "fooling", d)["gradient_ascent"]
+        parts.append(f"{d}: {g['steps']} steps, L2 decay {g['decay']}")
+    return "; ".join(parts)

@@ -20,7 +20,9 @@ rule render_figure_examples:
         "../../envs/evofool.yaml"
     threads: 1
     params:
-        examples=config["one_pixel"]["examples"],
+        examples=lambda wc: targets.experiment_settings(
+            config, "one_pixel", wc.dataset
+        )["examples"],
     script:
         "../../scripts/render_figure_examples.py"
 
@@ -95,7 +97,9 @@ rule render_figure_reachable_targets:
         images=targets.OPA_IMAGES,
         attacks=lambda wc: expand(
             targets.OPA_ATTACKS,
-            pixels=config["one_pixel"]["pixels"],
+            pixels=targets.experiment_settings(config, "one_pixel", wc.dataset)[
+                "pixels"
+            ],
             protocol="targeted",
             allow_missing=True,
         ),
@@ -142,6 +146,8 @@ rule render_figure_elites:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        budget=fooling_budget,
     script:
         "../../scripts/render_figure_elites.py"
 
@@ -164,6 +170,8 @@ rule render_figure_class_confidence:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        budget=fooling_budget,
     script:
         "../../scripts/render_figure_class_confidence.py"
 
@@ -185,6 +193,8 @@ rule render_figure_progress:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        budget=fooling_budget,
     script:
         "../../scripts/render_figure_progress.py"
 
@@ -206,5 +216,7 @@ rule render_figure_gradient_ascent:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        budget=ascent_budgets,
     script:
         "../../scripts/render_figure_gradient_ascent.py"

@@ -17,19 +17,9 @@ rule evolve_fooling_images:
     resources:
         **job_resources("evolve"),
     params:
-        settings=lambda wc: {
-            k: v
-            for k, v in config["fooling"].items()
-            if k
-            not in (
-                "models",
-                "encodings",
-                "insertions",
-                "runs",
-                "transfer",
-                "gradient_ascent",
-            )
-        },
+        settings=lambda wc: targets.fooling_job_settings(
+            config, wc.dataset, wc.encoding
+        ),
         seed=config["seed"],
         device=config["device"],
         checkpoint=targets.FOOL_CHECKPOINT,
@@ -94,7 +84,9 @@ rule ascend_gradient:
     resources:
         **job_resources("evolve"),
     params:
-        settings=config["fooling"]["gradient_ascent"],
+        settings=lambda wc: targets.experiment_settings(config, "fooling", wc.dataset)[
+            "gradient_ascent"
+        ],
         seed=config["seed"],
         device=config["device"],
     script:
@@ -124,6 +116,8 @@ rule tabulate_fooling:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        budget=fooling_budgets,
     script:
         "../../scripts/tabulate_fooling.py"
 
@@ -132,8 +126,7 @@ rule tabulate_transfer:
     input:
         rows=[
             targets.FOOL_TRANSFER_ROWS.format(**m)
-            for m in FOOL_MODELS
-            if targets.transfer_partners(config, m)
+            for m in targets.fool_transfer_models(config)
         ],
     output:
         table=report(
@@ -149,13 +142,17 @@ rule tabulate_transfer:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        budget=fooling_budgets,
     script:
         "../../scripts/tabulate_transfer.py"
 
 
 rule tabulate_gradient_ascent:
     input:
-        results=[targets.FOOL_ASCENT.format(**m) for m in FOOL_MODELS],
+        results=[
+            targets.FOOL_ASCENT.format(**m) for m in targets.fool_ascent_models(config)
+        ],
     output:
         table=report(
             targets.FOOL_ASCENT_TABLE,
@@ -170,5 +167,7 @@ rule tabulate_gradient_ascent:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        budget=ascent_budgets,
     script:
         "../../scripts/tabulate_gradient_ascent.py"

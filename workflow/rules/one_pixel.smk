@@ -17,9 +17,8 @@ rule select_attack_images:
     resources:
         **job_resources("attack"),
     params:
-        n_images=lambda wc: max(
-            config["one_pixel"]["targeted_images"],
-            config["one_pixel"]["nontargeted_images"],
+        n_images=lambda wc: one_pixel.images_needed(
+            targets.experiment_settings(config, "one_pixel", wc.dataset)
         ),
         seed=config["seed"],
         device=config["device"],
@@ -43,11 +42,7 @@ rule attack_one_pixel:
     resources:
         **job_resources("attack"),
     params:
-        settings=lambda wc: {
-            k: v
-            for k, v in config["one_pixel"].items()
-            if k not in ("models", "pixels", "protocols", "examples", "enabled")
-        },
+        settings=lambda wc: targets.job_settings(config, "one_pixel", wc.dataset),
         seed=config["seed"],
         device=config["device"],
     script:

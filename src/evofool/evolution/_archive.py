@@ -163,13 +163,31 @@ class ClassArchive:
         self._generation[classes] = int(generation)
         pix = images.detach()[winners].to("cpu", torch.float32)
         self._images[classes] = (pix.clamp(0, 1) * 255.0).round().to(torch.uint8)
+        kept: dict[int, Any] = {}  # one copy per winning child, shared by the classes it won
         for k, j in zip(classes.tolist(), winners.tolist(), strict=True):
-            g = genomes[j]
-            self._genomes[k] = g.detach().clone() if isinstance(g, torch.Tensor) else g
+            if j not in kept:
+                g = genomes[j]
+                kept[j] = g.detach().clone() if isinstance(g, torch.Tensor) else g
+            self._genomes[k] = kept[j]
         return classes
 
     def state(self, encoding: Any) -> dict[str, Any]:
-        """Saveable contents; genomes pass through ``encoding.genome_to_state``."""
+        """Saveable contents; genomes pass through ``encoding.genome_to_state``.
+
+        A genome that holds several cells (one child can win hundreds of ImageNet classes) is
+        stored once: ``genomes`` lists the distinct ones and ``genome_index`` gives each
+        class's position in it (-1 for an empty cell).
+        """
+        distinct: dict[int, int] = {}
+        genomes, index = [], []
+        for g in self._genomes:
+            if g is None:
+                index.append(-1)
+                continue
+            if id(g) not in distinct:
+                distinct[id(g)] = len(genomes)
+                genomes.append(encoding.genome_to_state(g))
+            index.append(distinct[id(g)])
         return {
             "n_classes": self.n_classes,
             "image_shape": list(self.image_shape),
@@ -177,7 +195,8 @@ class ClassArchive:
             "confidence": self._confidence.clone(),
             "generation": self._generation.clone(),
             "images": self._images.clone(),
-            "genomes": [None if g is None else encoding.genome_to_state(g) for g in self._genomes],
+            "genomes": genomes,
+            "genome_index": index,
         }
 
     @classmethod
@@ -189,9 +208,12 @@ class ClassArchive:
         archive._confidence = state["confidence"].clone().float()
         archive._generation = state["generation"].clone().long()
         archive._images = state["images"].clone().to(torch.uint8)
-        archive._genomes = [
-            None if g is None else encoding.genome_from_state(g) for g in state["genomes"]
-        ]
+        genomes = [None if g is None else encoding.genome_from_state(g) for g in state["genomes"]]
+        index = state.get("genome_index")
+        if index is None:  # written before genomes were shared: one entry per class
+            archive._genomes = genomes
+        else:
+            archive._genomes = [None if i < 0 else genomes[i] for i in index]
         return archive
 
     def __repr__(self) -> str:
