@@ -70,6 +70,8 @@ def summarize(attacks: pd.DataFrame) -> dict[str, float]:
     out = rate_with_interval(attacks["success"].astype(bool))
     out["confidence"] = 100 * float(ok["confidence"].mean()) if len(ok) else math.nan
     out["avg_evaluations"] = float(attacks["queries"].mean()) if len(attacks) else math.nan
+    asked = attacks["model_queries"] if "model_queries" in attacks else attacks["queries"]
+    out["avg_model_queries"] = float(asked.mean()) if len(attacks) else math.nan
     out["avg_distortion"] = float(ok["distortion"].mean()) if len(ok) else math.nan
     return out
 

@@ -371,6 +371,7 @@ def test_early_stop_at_the_first_candidate_that_meets_the_rule(optimizer: str) -
         generations=generations,
         optimizer=optimizer,
         forward_batch=popsize,  # one attack: each step is one forward pass with no padding
+        reuse_scores=False,  # the network sees every candidate, in order
     )
 
     def run(**stop):
@@ -721,3 +722,74 @@ def test_bad_labels_and_training_mode_raise() -> None:
         one_pixel_attack(model, image, [2], popsize=4, generations=1)
     with pytest.raises(ValueError, match="model"):
         one_pixel_attack(model.train(), image, [0], popsize=4, generations=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Reusing the scores of repeated images
+# --------------------------------------------------------------------------------------------
+
+
+def _written(clean: np.ndarray, pheno) -> np.ndarray:
+    """The images candidates make, written pixel by pixel (uint8 ``(R, C, H, W)``)."""
+    out = np.repeat(clean[None], len(pheno.rows), axis=0)
+    for i in range(len(pheno.rows)):
+        for j in range(pheno.rows.shape[1]):
+            out[i, :, pheno.rows[i, j], pheno.cols[i, j]] = pheno.values[i, j]
+    return out
+
+
+@pytest.mark.parametrize("pixels", [1, 3])
+def test_image_keys_are_equal_exactly_when_the_images_are(pixels: int) -> None:
+    from evofool.attacks._memo import image_keys
+
+    rng = np.random.default_rng(pixels)
+    clean = rng.integers(0, 4, size=(2, 3, 3), dtype=np.uint8)  # few values: many no-ops
+    genotype = np.concatenate(
+        [rng.integers(0, 3, size=(600, pixels, 2)), rng.integers(0, 4, size=(600, pixels, 2))],
+        axis=-1,
+    ).astype(float)
+    pheno = phenotype(genotype, 3, 3)
+    values = clean[:, pheno.rows, pheno.cols].transpose(1, 2, 0)  # (R, d, C)
+    keys = image_keys(pheno, values, 3)
+    images = [img.tobytes() for img in _written(clean, pheno)]
+    same_key = np.array([[a == b for b in keys] for a in keys])
+    same_image = np.array([[a == b for b in images] for a in images])
+    assert np.array_equal(same_key, same_image)
+    assert 1 < len(set(keys)) < len(keys)  # the test covers repeats and differences
+
+
+def test_reused_scores_change_no_result_and_save_the_repeated_queries(lenet, digits) -> None:
+    images, labels = digits
+    x, y = images[-6:], labels[-6:]
+    kwargs = dict(pixels=1, popsize=40, generations=30, seed=3, forward_batch=64)
+    counted, every = Recorder(lenet).eval(), Recorder(lenet).eval()
+    with_memo = one_pixel_attack(counted, x, y, **kwargs)
+    plain = one_pixel_attack(every, x, y, **kwargs, reuse_scores=False)
+    for name in ("success", "final_label", "queries", "stopped", "positions", "new_values"):
+        assert np.array_equal(getattr(with_memo, name), getattr(plain, name)), name
+    np.testing.assert_allclose(with_memo.confidence, plain.confidence, rtol=1e-6)
+    np.testing.assert_allclose(with_memo.fitness_curve, plain.fitness_curve, rtol=1e-5)
+    assert np.array_equal(plain.model_queries, plain.queries)
+    assert (with_memo.model_queries <= with_memo.queries).all()
+    assert with_memo.model_queries.sum() < 0.8 * with_memo.queries.sum()
+    # Forward passes of the steps (after the probe and the clean judgements, before the final
+    # ones): the plain run needs one per 64 candidates, the memo run only one per 64 new images.
+    steps_memo, steps_plain = (
+        len(counted.batches) - 1 - 2 * len(x),
+        len(every.batches) - 1 - 2 * len(x),
+    )
+    assert steps_plain >= plain.queries.sum() / 64
+    assert steps_memo < 0.8 * steps_plain
+    assert with_memo.config.reuse_scores and not plain.config.reuse_scores
+
+
+def test_a_result_saved_before_scores_were_reused_loads_with_its_query_counts() -> None:
+    result = one_pixel_attack(
+        SpotNet([(2, 2, (200,))]).eval(), _background(1), [0], popsize=8, generations=2
+    )
+    old = result.to_dict()
+    del old["model_queries"]
+    del old["config"]["reuse_scores"]
+    back = AttackResult.from_dict(old)
+    assert np.array_equal(back.model_queries, back.queries)
+    assert back.config.reuse_scores is False

@@ -62,6 +62,7 @@ from evofool.attacks._genotype import (
     phenotype,
     random_candidates,
 )
+from evofool.attacks._memo import image_keys, split_known
 from evofool.attacks._result import AttackConfig, AttackResult
 
 NON_TARGETED_SEED_KEY = 2**32 - 1
@@ -132,6 +133,8 @@ class _Attack:
         self.fitness: np.ndarray | None = None
         self.best = -math.inf
         self.queries = 0
+        self.model_queries = 0
+        self.memo: dict[bytes, float] = {}  # fitness of every image scored (see _memo)
         self.curve = np.full(generations + 1, np.nan)
         self.stopped = False
         self.result: Phenotype | None = None
@@ -154,6 +157,7 @@ def one_pixel_attack(
     seed: int = 0,
     forward_batch: int = 512,
     fitness_dtype: torch.dtype | str = torch.float32,
+    reuse_scores: bool = True,
     device: torch.device | str | None = None,
     progress: ProgressCallback | None = None,
 ) -> AttackResult:
@@ -184,6 +188,10 @@ def one_pixel_attack(
         forward_batch: Images per forward pass. Results do not depend on it (see module doc).
         fitness_dtype: ``torch.float32``, or ``torch.bfloat16`` / ``torch.float16`` to score
             candidates under autocast; success is always re-judged in float32.
+        reuse_scores: Give a candidate that repeats an image its attack has already scored
+            that score instead of querying the network again (see
+            :mod:`~evofool.attacks._memo`). Changes no decision; ``queries`` still counts every
+            candidate, ``model_queries`` only the images sent to the network.
         device: Where to run; default: the device of the model's first parameter (or CPU). The
             model must already be there.
         progress: Called as ``progress(finished, total)`` after each step in which attacks end.
@@ -206,6 +214,7 @@ def one_pixel_attack(
         seed=seed,
         forward_batch=forward_batch,
         fitness_dtype=fitness_dtype,
+        reuse_scores=reuse_scores,
     )
     if getattr(model, "training", False):
         raise ValueError("model is in training mode: call model.eval() before attacking it")
@@ -321,6 +330,7 @@ def _run(
     finished: list[_Attack | None] = [None] * n
     done = 0
     k = active_set_size(p, config.forward_batch, n)
+    clean_u8 = np.rint(clean.cpu().numpy() * 255.0).astype(np.uint8)  # (N, C, H, W), for keys
     while queue or active:
         while queue and len(active) < k:
             row = queue.popleft()
@@ -338,23 +348,65 @@ def _run(
         genotype = np.concatenate(genotypes)
         pheno = phenotype(genotype, height, width)
         rows = np.repeat(np.array([a.row for a in active], dtype=np.int64), p)
-        scores = evaluator.score(
-            rows, pheno, labels[rows], None if targets is None else targets[rows]
+        fitness, met, fresh = _score_step(
+            config, evaluator, active, rows, pheno, labels, targets, clean_u8, width
         )
-        met = _stop_met(config, scores, labels[rows])
         still: list[_Attack] = []
         for s, a in enumerate(active):
             part = slice(s * p, (s + 1) * p)
-            _advance(a, genotype[part], pheno[part], scores.fitness[part], met[part], g_max)
+            _advance(a, genotype[part], pheno[part], fitness[part], met[part], fresh[part], g_max)
             if a.result is None:
                 still.append(a)
             else:
+                a.memo = {}
                 finished[a.row] = a
                 done += 1
         if progress is not None and len(still) < len(active):
             progress(done, n)
         active = still
     return finished  # type: ignore[return-value]
+
+
+def _score_step(
+    config: AttackConfig,
+    evaluator: Evaluator,
+    active: list[_Attack],
+    rows: np.ndarray,
+    pheno: Phenotype,
+    labels: np.ndarray,
+    targets: np.ndarray | None,
+    clean_u8: np.ndarray,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fitness and early-stop flags of one step's candidates, and which went to the network.
+
+    With ``reuse_scores`` only images new to their attack are scored (once each, however
+    often the step repeats them); the rest take their fitness from the attack's memo and
+    cannot meet the stop rule.
+    """
+    total = len(rows)
+    if config.reuse_scores:
+        clean_values = clean_u8[rows[:, None], :, pheno.rows, pheno.cols]  # (R, d, C)
+        keys = image_keys(pheno, clean_values, width)
+        fresh, source, known = split_known([a.memo for a in active], keys, config.popsize)
+    else:
+        keys, fresh = [], np.ones(total, dtype=bool)
+        source, known = np.arange(total, dtype=np.int64), np.full(total, np.nan)
+    idx = np.flatnonzero(fresh)
+    if len(idx) == 0:
+        return known, np.zeros(total, dtype=bool), fresh
+    scores = evaluator.score(
+        rows[idx], pheno[idx], labels[rows[idx]], None if targets is None else targets[rows[idx]]
+    )
+    met_fresh = _stop_met(config, scores, labels[rows[idx]])
+    hit = source < 0
+    at = np.maximum(source, 0)
+    fitness = np.where(hit, known, scores.fitness[at])
+    met = ~hit & met_fresh[at]
+    for i, f in zip(idx.tolist(), scores.fitness.tolist(), strict=True):
+        if keys:
+            active[i // config.popsize].memo[keys[i]] = f
+    return fitness, met, fresh
 
 
 def _stop_met(config: AttackConfig, scores: Scores, labels: np.ndarray) -> np.ndarray:
@@ -377,6 +429,7 @@ def _advance(
     pheno: Phenotype,
     fitness: np.ndarray,
     met: np.ndarray,
+    fresh: np.ndarray,
     generations: int,
 ) -> None:
     """Apply one step's scores to an attack: early stop, selection, records, end of budget."""
@@ -384,6 +437,7 @@ def _advance(
     hits = np.flatnonzero(met)
     used = int(hits[0]) + 1 if len(hits) else len(fitness)
     a.queries += used
+    a.model_queries += int(fresh[:used].sum())
     a.best = max(a.best, float(fitness[:used].max()))
     a.curve[a.generation] = a.best
     if len(hits):
@@ -460,6 +514,7 @@ def _build_result(
         confidence=confidence,
         p_true=np.exp(final.log_p_true),
         queries=np.array([a.queries for a in attacks], dtype=np.int64),
+        model_queries=np.array([a.model_queries for a in attacks], dtype=np.int64),
         stopped=np.array([a.stopped for a in attacks], dtype=bool),
         distortion=distortion,
         positions=np.stack([pheno.rows, pheno.cols], axis=-1),

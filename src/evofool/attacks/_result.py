@@ -43,6 +43,8 @@ class AttackConfig:
         seed: Root seed, ``>= 0``.
         forward_batch: Images per forward pass, ``>= 1``; does not change results.
         fitness_dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast for fitness).
+        reuse_scores: Whether a repeated image takes its earlier score instead of a query
+            (changes no decision, only ``model_queries``).
     """
 
     targeted: bool
@@ -56,10 +58,12 @@ class AttackConfig:
     seed: int = 0
     forward_batch: int = 512
     fitness_dtype: str = "float32"
+    reuse_scores: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "targeted", bool(self.targeted))
+        set_(self, "reuse_scores", bool(self.reuse_scores))
         set_(self, "pixels", _positive_int("pixels", self.pixels, 1))
         set_(self, "popsize", _positive_int("popsize", self.popsize, 4))
         set_(self, "generations", _positive_int("generations", self.generations, 0))
@@ -140,6 +144,7 @@ _ARRAY_FIELDS = (
     "confidence",
     "p_true",
     "queries",
+    "model_queries",
     "stopped",
     "distortion",
     "positions",
@@ -167,7 +172,9 @@ class AttackResult:
             (non-targeted) on the final image.
         p_true: float64 ``(N,)`` ``p(true)`` on the final image.
         queries: int64 ``(N,)`` candidates evaluated, counted in candidate order up to and
-            including the one that met the stop rule.
+            including the one that met the stop rule (the paper's AvgEvaluation).
+        model_queries: int64 ``(N,)`` of those, the images the network was asked about: equal
+            to ``queries`` unless ``reuse_scores`` gave repeated images their earlier score.
         stopped: bool ``(N,)`` whether the early-stop rule ended the attack.
         distortion: float64 ``(N,)`` mean absolute change per channel of the perturbed pixels,
             0-255 units (each distinct pixel once).
@@ -190,6 +197,7 @@ class AttackResult:
     confidence: np.ndarray
     p_true: np.ndarray
     queries: np.ndarray
+    model_queries: np.ndarray
     stopped: np.ndarray
     distortion: np.ndarray
     positions: np.ndarray
@@ -264,6 +272,10 @@ class AttackResult:
     @classmethod
     def from_dict(cls, d: dict) -> AttackResult:
         """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        if "model_queries" not in d:  # saved before scores were reused: every query was asked
+            d["model_queries"] = d["queries"]
+            d["config"] = {**d["config"], "reuse_scores": False}
         arrays = {name: np.asarray(d[name]) for name in _ARRAY_FIELDS}
         return cls(config=AttackConfig(**d["config"]), **arrays)
 
