@@ -199,3 +199,18 @@ def test_imagenet_switch_without_its_folder_stops_the_dry_run_with_one_line(tmp_
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("evofool:")]
     assert len(lines) == 1 and "imagenet.images" in lines[0] and "ilsvrc/val not found" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_paper_config_with_the_switch_on_plans_the_papers_imagenet_jobs(tmp_path):
+    (tmp_path / "val" / "n01440764").mkdir(parents=True)
+    on = tmp_path / "on.yaml"
+    on.write_text("imagenet:\n  enabled: true\n  images: val\n")
+    paper = REPO / "configs" / "paper.yaml"
+    out = snakemake("-n", "--directory", tmp_path, "--configfile", paper, on).stdout
+    jobs = [line for line in out.splitlines() if "dataset=imagenet" in line and "output:" in line]
+    shards = [j for j in jobs if "/protocol=nontargeted/shards/" in j]
+    runs = [j for j in jobs if "/run.pt" in j and "fooling/dataset=imagenet" in j]
+    assert len(shards) == 7  # 105 images in shards of 15, 1 pixel, non-targeted only
+    assert len(runs) == 10  # 5 runs x 2 encodings, all-classes insertion
+    assert "resources/imagenet/alexnet-owt-7be5be79.pth" in out  # downloaded: weights is null
+    assert not [j for j in jobs if "protocol=targeted" in j or "protocol=random" in j]
