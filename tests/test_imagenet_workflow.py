@@ -1,7 +1,5 @@
 """The ImageNet switch end to end on a randomly initialised AlexNet and images the test writes."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import torchvision
 import yaml
 from matplotlib import image
 from PIL import Image
+from snakemake_runs import snakemake
 
 from evofool import imagenet
 from evofool.evolution import MapElites
@@ -21,14 +20,6 @@ from evofool.models import load_model
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 N_IMAGES = 4
-
-
-def snakemake(*args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def _imagenet_config(root: Path, sha256: str) -> Path:

@@ -5,7 +5,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,20 +12,13 @@ import pytest
 import torch
 from attack_tables import assert_same_attacks
 from matplotlib import image
+from snakemake_runs import snakemake
 
 from evofool.data import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
-
-
-def snakemake(*args, cwd=None, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def test_dry_run_of_the_default_config(tmp_path):
