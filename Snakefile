@@ -38,9 +38,11 @@ include: "workflow/rules/retraining.smk"
 include: "workflow/rules/report.smk"
 
 
-# Rules that neither train nor query a network run on the submit host of a cluster.
+# Rules that neither train nor query a network run on the submit host of a cluster (which
+# also fetches the AlexNet weights: compute nodes often have no network).
 localrules:
     all,
+    download_pretrained_weights,
     summarize_networks,
     aggregate_attacks,
     tabulate_one_pixel,
