@@ -345,8 +345,7 @@ def _describe(config: Mapping, o: Mapping, f: Mapping) -> dict[str, str]:
         **datasets,
         "one_pixel": (
             f"population {o['popsize']} x {o['generations']} generations, "
-            f"{o['targeted_images']} targeted / {o['nontargeted_images']} non-targeted images "
-            "(paper 400 x 100, 300 / 500)"
+            f"{_images_attacked(o)} (paper 400 x 100, 300 targeted / 500 non-targeted)"
         ),
         "fooling": (
             f"{f['runs']} runs x {generations_text(f['generations'])} generations x "
@@ -357,3 +356,14 @@ def _describe(config: Mapping, o: Mapping, f: Mapping) -> dict[str, str]:
             f"images, {r['eval_runs']} runs per round"
         ),
     }
+
+
+def _images_attacked(one_pixel: Mapping) -> str:
+    """``5 targeted / 20 non-targeted images``, naming only the protocols that run."""
+    protocols = set(one_pixel.get("protocols", ("targeted", "nontargeted")))
+    parts = []
+    if "targeted" in protocols:
+        parts.append(f"{one_pixel['targeted_images']} targeted")
+    if protocols & {"nontargeted", "random"}:
+        parts.append(f"{one_pixel['nontargeted_images']} non-targeted")
+    return " / ".join(parts) + " images"
