@@ -305,18 +305,30 @@ def mutated_population(encoding: CPPNEncoding, n: int, rounds: int, seed: int) -
     return population
 
 
-def bench_render(encoding: CPPNEncoding, n: int, rounds: int, seed: int, min_time: float) -> dict:
-    """Batched :func:`render_cppns` against :func:`reference_render` on one mutated population."""
+def bench_render(
+    encoding: CPPNEncoding, n: int, rounds: int, seed: int, min_time: float, pairs: int = 5
+) -> dict:
+    """Batched :func:`render_cppns` against :func:`reference_render` on one mutated population.
+
+    The two are timed in ``pairs`` alternating pairs; the speed-up is the median over pairs of
+    the reference's time over the batched one's (the machine's speed drifts between minutes).
+    """
     genomes = mutated_population(encoding, n, rounds, seed)
     h, w = encoding.height, encoding.width
     batched = render_cppns(genomes, h, w, max_elements=encoding.max_elements)
     reference = reference_render(genomes, h, w)
     diff = float((batched - reference).abs().max())
     levels_differ = int((quantize(batched.abs()) != quantize(reference.abs())).sum())
-    t_batched = best_seconds(
-        lambda: render_cppns(genomes, h, w, max_elements=encoding.max_elements), min_time
-    )
-    t_reference = best_seconds(lambda: reference_render(genomes, h, w), min_time, repeats=2)
+    batched_s, reference_s = [], []
+    for _ in range(pairs):
+        batched_s.append(
+            best_seconds(
+                lambda: render_cppns(genomes, h, w, max_elements=encoding.max_elements), min_time
+            )
+        )
+        reference_s.append(best_seconds(lambda: reference_render(genomes, h, w), min_time, 2))
+    ratios = np.divide(reference_s, batched_s)
+    t_batched, t_reference = float(np.median(batched_s)), float(np.median(reference_s))
     t_encoding = best_seconds(lambda: encoding.render(genomes), min_time)
     return {
         "image": f"{h}x{w} {encoding.color}",
@@ -327,7 +339,8 @@ def bench_render(encoding: CPPNEncoding, n: int, rounds: int, seed: int, min_tim
         "max_depth": max(depth(g) for g in genomes),
         "batched_ms": round(1000 * t_batched, 3),
         "reference_ms": round(1000 * t_reference, 3),
-        "speedup": round(t_reference / t_batched, 1),
+        "speedup": round(float(np.median(ratios)), 1),
+        "speedup_pairs": [round(float(r), 1) for r in ratios],
         "goal": RENDER_GOAL,
         "encoding_render_ms": round(1000 * t_encoding, 3),
         "batched_images_per_s": round(n / t_batched, 1),

@@ -109,8 +109,22 @@ class MapElites:
         self.generation = 0
         self._history: list[torch.Tensor] = []
         self.first_images: torch.Tensor | None = None
-        self.last_images: torch.Tensor | None = None
+        self._last: torch.Tensor | None = None  # the latest generation's images, as scored
         self._pending: tuple[Any, torch.Tensor] | None = None
+
+    @property
+    def last_images(self) -> torch.Tensor | None:
+        """uint8 ``(batch_size, C, H, W)`` images of the latest generation (None before any).
+
+        Converted when asked for, not every generation: only a finished run needs them.
+        """
+        if self._last is not None and self._last.dtype != torch.uint8:
+            self._last = _to_uint8(self._last)
+        return self._last
+
+    @last_images.setter
+    def last_images(self, images: torch.Tensor | None) -> None:
+        self._last = images
 
     @property
     def exclude_classes(self) -> tuple[int, ...]:
@@ -171,10 +185,9 @@ class MapElites:
         replaced = self.archive.insert(
             probs, images, children, self.generation, rule=self.insertion
         )
-        stored = (images.detach().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
         if self.generation == 0:
-            self.first_images = stored
-        self.last_images = stored
+            self.first_images = _to_uint8(images)
+        self._last = images.detach()
         self._history.append(self.archive.confidences)
         self.generation += 1
         self._pending = None
@@ -278,3 +291,8 @@ class MapElites:
             f"exclude_classes={self.exclude_classes}, seed={self.seed}, "
             f"generation={self.generation})"
         )
+
+
+def _to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[0, 1] pixels to uint8 levels on the CPU."""
+    return (images.detach().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
