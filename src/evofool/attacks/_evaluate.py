@@ -1,11 +1,14 @@
-"""Scoring candidate images in forward passes of one fixed shape.
+"""Scoring candidate images in forward passes of a few fixed shapes.
 
-Every forward pass the attack makes has exactly ``forward_batch`` rows: the last chunk of a step
-is padded with stale (valid) images whose outputs are ignored. On CPU a sample's logits can
-differ in the last bits between batch sizes (small batches take other kernels), and on some
-CPUs also with the sample's row within a batch (measured on an AMD EPYC: rows of a quarter-width
-LeNet differ with their position modulo 4, never with their companions). A fixed shape removes
-the first. The second moves fitness values by about 1e-7 when the shards change; the reported
+A step's candidates are scored in chunks of ``forward_batch`` rows; its last chunk is padded
+with stale (valid) images, whose outputs are ignored, up to the smallest of ``forward_batch``,
+``forward_batch / 2``, ``/ 4``, ... (never below 32 rows) that holds it. Halving the padding
+matters once repeated images skip the network: a step then sends only its new images, and a
+full-size last chunk was often half padding. On CPU a sample's logits can differ in the last
+bits between batch sizes (batches under ~16 rows take other kernels, hence the floor of 32), and
+on some CPUs also with the sample's row within a batch (measured on an AMD EPYC: rows of a
+quarter-width LeNet differ with their position modulo 4, never with their companions). Both move
+fitness values by about 1e-7 when the shards change; the reported
 success, labels and confidences are judged one image per forward pass (an evaluator with
 ``forward_batch`` 1), so they do not move. Only a near-tie of two candidates' fitness, below
 float32 resolution, could be decided differently under another shard size.
@@ -46,13 +49,16 @@ class Scores:
     log_p_top1: np.ndarray
 
 
+_MIN_ROWS = 32
+
+
 class Evaluator:
     """Writes phenotypes into clean images and scores them in fixed-shape chunks.
 
     Args:
         model: Maps float ``(B, C, H, W)`` pixels in [0, 1] to logits ``(B, K)``.
         clean: float32 ``(N, C, H, W)`` clean images on ``device``; never written.
-        forward_batch: Rows of every forward pass.
+        forward_batch: Rows of a full forward pass (see the module doc for the last chunk).
         device: Where the model and the images live.
         fitness_dtype: ``torch.float32``, or a lower precision run under autocast.
     """
@@ -81,14 +87,22 @@ class Evaluator:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.fitness_dtype)
 
+    def chunk_rows(self, n: int) -> int:
+        """Rows of the forward pass that scores a chunk of ``n <= forward_batch`` images."""
+        rows, floor = self.forward_batch, min(_MIN_ROWS, self.forward_batch)
+        while rows // 2 >= max(n, floor):
+            rows //= 2
+        return rows
+
     def _logits(self, n: int, fp32: bool) -> torch.Tensor:
+        rows = self.chunk_rows(n)
         with self._autocast(fp32):
-            out = self.model(self._buffer)
+            out = self.model(self._buffer[:rows])
         self.forward_passes += 1
-        if out.ndim != 2 or out.shape[0] != self.forward_batch:
+        if out.ndim != 2 or out.shape[0] != rows:
             raise ValueError(
                 f"model must map (B, C, H, W) images to (B, n_classes) logits; "
-                f"got output shape {tuple(out.shape)} for {self.forward_batch} images"
+                f"got output shape {tuple(out.shape)} for {rows} images"
             )
         return out[:n].float()
 

@@ -22,14 +22,16 @@ Why an attack's result does not depend on its companions, ``forward_batch`` or c
   :func:`~evofool.attacks._genotype.initial_population`), then per generation the three index
   draws of :func:`~evofool.attacks._genotype.distinct_indices` (random search: columns, rows,
   colours of :func:`~evofool.attacks._genotype.random_candidates`). Nothing else draws.
-- Arithmetic: every forward pass has the same shape (the last chunk is padded), so a candidate's
-  logits do not depend on where in the batch it sits or who sits beside it. (On CPU, a batch
-  under ~16 images runs other kernels and changes the last bits; same-shape batches with other
-  companions give identical bits, and so did every batch size >= 64 we measured; the tests run
-  the same attacks together, alone and shuffled with three ``forward_batch`` values and compare
-  every field exactly.) A child whose pixels equal its parent's never replaces it, whatever the
-  last bits say, and selection uses only comparisons. Rounding fitness to a grid would not help:
-  it trades flips between near-equal values for flips at the grid's edges.
+- Arithmetic: forward passes have a few fixed shapes (full chunks of ``forward_batch``; a
+  step's last chunk padded to a power-of-two fraction of it, at least 32 rows; see
+  :mod:`~evofool.attacks._evaluate`). A candidate's logits can still differ in the last bits
+  with the shape and, on some CPUs, with its row in the batch; the reported success, labels and
+  confidences are judged one image per pass, so they do not, and a decision can differ only
+  where two candidates' fitness values lie closer than float32 resolution (the tests run the
+  same attacks together, alone and shuffled with three ``forward_batch`` values and compare
+  every decision exactly). A child whose pixels equal its parent's never replaces it, whatever
+  the last bits say, and selection uses only comparisons. Rounding fitness to a grid would not
+  help: it trades flips between near-equal values for flips at the grid's edges.
 - Thread count (or another device) can change the last bits of the logits: the reported
   probabilities then agree to ~1e-7 relative, and a decision can differ only where two
   different images' fitness values lie closer than that.
