@@ -3,9 +3,9 @@
 Measures (1) images evaluated per second by MAP-Elites (all-classes insertion, 200 children a
 generation) with the direct and the CPPN encoding on LeNet, against LeNet's pure forward
 throughput, with the time per generation split into selection, mutation, rendering, forward and
-tell; (2) the batched CPPN renderer against a one-genome-at-a-time reference renderer; (3) the
-median best confidence per class the measured runs reached. Prints markdown tables and writes
-``benchmarks/results/fooling.json``.
+tell; (2) the batched CPPN renderer against the tests' one-genome-at-a-time reference renderer
+(``tests/cppn_reference.py``); (3) the median best confidence per class the measured runs
+reached. Prints markdown tables and writes ``benchmarks/results/fooling.json``.
 
     python benchmarks/fooling.py
     python benchmarks/fooling.py --model results/models/dataset=mnist/net=lenet/seed=0/model.pt
@@ -36,8 +36,6 @@ from evofool.evolution import (
     DirectEncoding,
     MapElites,
     Rngs,
-    activate,
-    cppn_inputs,
     quantize,
     render_cppns,
     softmax_scorer,
@@ -45,6 +43,9 @@ from evofool.evolution import (
 from evofool.models import count_parameters, load_model
 from evofool.train import TrainSettings, train_classifier
 from evofool.versions import environment
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from cppn_reference import reference_render_all  # noqa: E402  (the tests' reference renderer)
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "fooling.json"
@@ -266,36 +267,6 @@ def depth(genome: CPPNGenome) -> int:
     return max(level)
 
 
-def reference_render(genomes: Sequence[CPPNGenome], height: int, width: int) -> torch.Tensor:
-    """Render CPPNs the obvious way: one genome after another, node by node.
-
-    Each genome's nodes are visited in topological order; a node's value at every pixel is its
-    activation of the sum, in edge-list order, of its incoming edges' weight times the source's
-    value (torch ops over all pixels at once).
-
-    Returns:
-        ``(P, n_outputs, height, width)`` raw output values in [-1, 1].
-    """
-    coords = cppn_inputs(height, width)
-    n_in = len(INPUTS)
-    images = []
-    for g in genomes:
-        incoming: list[list[tuple[int, float]]] = [[] for _ in range(g.n_nodes)]
-        for s, t, w in zip(g.sources.tolist(), g.targets.tolist(), g.weights.tolist(), strict=True):
-            incoming[t].append((s, w))
-        values: list[torch.Tensor | None] = [None] * g.n_nodes
-        for v in g.topological_order():
-            if v < n_in:
-                values[v] = coords[v]
-                continue
-            total = torch.zeros(height * width)
-            for s, w in incoming[v]:
-                total = total + values[s] * w
-            values[v] = activate(int(g.activations[v]), total)
-        images.append(torch.stack(values[n_in : n_in + g.n_outputs]))
-    return torch.stack(images).view(len(genomes), -1, height, width)
-
-
 def mutated_population(encoding: CPPNEncoding, n: int, rounds: int, seed: int) -> list:
     """``n`` random genomes, each mutated ``rounds`` times (no selection), so topologies differ."""
     rngs = Rngs(seed)
@@ -308,7 +279,7 @@ def mutated_population(encoding: CPPNEncoding, n: int, rounds: int, seed: int) -
 def bench_render(
     encoding: CPPNEncoding, n: int, rounds: int, seed: int, min_time: float, pairs: int = 5
 ) -> dict:
-    """Batched :func:`render_cppns` against :func:`reference_render` on one mutated population.
+    """Batched :func:`render_cppns` against the tests' reference renderer, one mutated population.
 
     The two are timed in ``pairs`` alternating pairs; the speed-up is the median over pairs of
     the reference's time over the batched one's (the machine's speed drifts between minutes).
@@ -316,7 +287,7 @@ def bench_render(
     genomes = mutated_population(encoding, n, rounds, seed)
     h, w = encoding.height, encoding.width
     batched = render_cppns(genomes, h, w, max_elements=encoding.max_elements)
-    reference = reference_render(genomes, h, w)
+    reference = reference_render_all(genomes, h, w)
     diff = float((batched - reference).abs().max())
     levels_differ = int((quantize(batched.abs()) != quantize(reference.abs())).sum())
     batched_s, reference_s = [], []
@@ -326,7 +297,7 @@ def bench_render(
                 lambda: render_cppns(genomes, h, w, max_elements=encoding.max_elements), min_time
             )
         )
-        reference_s.append(best_seconds(lambda: reference_render(genomes, h, w), min_time, 2))
+        reference_s.append(best_seconds(lambda: reference_render_all(genomes, h, w), min_time, 2))
     ratios = np.divide(reference_s, batched_s)
     t_batched, t_reference = float(np.median(batched_s)), float(np.median(reference_s))
     t_encoding = best_seconds(lambda: encoding.render(genomes), min_time)

@@ -5,9 +5,10 @@ Part 1 times ``one_pixel_attack`` (non-targeted, stop ``"none"`` so every attack
 and channels_last, all without score reuse (one model query per candidate), and divides its
 queries per second by the model's best plain forward rate (``torch.inference_mode()``, best of
 several batch sizes); a last row repeats the fastest setting with repeated images reusing their
-score. Part 2 runs our engine (default early
-stop, all images in one call), ``torchattacks.OnePixel`` and ART's ``PixelAttack`` side by side on
-the same model and the same correctly classified test images at the paper's budget, counting
+score. Part 2 runs our engine (default early stop, all images in one call; with the library
+defaults, without score reuse, with part 1's fastest setting, and with part 1's fastest float32
+``forward_batch`` without reuse), ``torchattacks.OnePixel`` and ART's ``PixelAttack`` side by
+side on the same model and the same correctly classified test images at the paper's budget, counting
 model queries with a wrapper module. Prints markdown tables and merges the results into
 ``benchmarks/results/one_pixel.json`` (one entry per model).
 
@@ -169,7 +170,7 @@ def train_model(
         settings = TrainSettings(
             epochs=args.cifar_epochs,
             batch_size=128,
-            lr=0.05,
+            lr=args.cifar_lr,
             weight_decay=5e-4,
             augment="crop_flip",
         )
@@ -604,9 +605,11 @@ def side_by_side(
     ids: torch.Tensor,
     n_classes: int,
     limit: float,
-    fastest: dict | None,
+    engine: list[dict] | None,
     args: argparse.Namespace,
 ) -> dict:
+    """Part 2: ours (defaults, no reuse, part 1's fastest and best float32 settings) and peers."""
+    fastest = max(engine, key=lambda r: r["queries_per_second"]) if engine else None
     rows = [
         run_ours(model, images, labels, ids, args, limit),
         run_ours(model, images, labels, ids, args, limit, reuse_scores=False),
@@ -629,6 +632,14 @@ def side_by_side(
                 memory_format=fastest["memory_format"],
             )
         )
+    best_fp32 = best_float32_batch(engine)
+    if best_fp32 is not None and best_fp32 != 512:
+        rows.append(
+            run_ours(
+                model, images, labels, ids, args, limit, forward_batch=best_fp32,
+                reuse_scores=False,
+            )
+        )  # fmt: skip
     ours = list(rows)
     peers: list[dict] = []
     if not args.skip_peers:
@@ -656,6 +667,17 @@ def side_by_side(
             },
         }
     return {"rows": rows, "speedups": speedups, **summary}
+
+
+def best_float32_batch(engine: list[dict] | None) -> int | None:
+    """``forward_batch`` of part 1's fastest exact (float32, contiguous, no reuse) setting."""
+    exact = [
+        r
+        for r in engine or []
+        if (r["fitness_dtype"], r["memory_format"], r["reuse_scores"])
+        == ("float32", "contiguous", False)
+    ]
+    return max(exact, key=lambda r: r["queries_per_second"])["forward_batch"] if exact else None
 
 
 # --------------------------------------------------------------------------- output
@@ -838,7 +860,6 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
     batches = sorted(set(FORWARD_BATCHES) | set(args.forward_batches))
     entry["forward"] = forward_table(model, images, batches, args.forward_seconds)
     limit = best_forward(entry["forward"], "contiguous", "float32")["images_per_second"]
-    fastest = None
     if 1 in args.parts:
         k = args.tp_images
         entry["engine_settings"] = {
@@ -854,7 +875,6 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
         entry["engine"] = engine_throughput(
             model, images[:k], labels[:k], ids[:k], entry["forward"], args
         )
-        fastest = max(entry["engine"], key=lambda r: r["queries_per_second"])
     if 2 in args.parts:
         n = args.images
         entry["side_by_side"] = {
@@ -871,7 +891,7 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
                 ids[:n],
                 len(data["classes"]),
                 limit,
-                fastest,
+                entry.get("engine"),
                 args,
             ),
         }
@@ -898,6 +918,7 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=list(CIFAR_ARCHS), choices=CIFAR_ARCHS)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--cifar-epochs", type=int, default=3)
+    parser.add_argument("--cifar-lr", type=float, default=0.05, help="peak learning rate")
     parser.add_argument("--cifar-train-size", type=int, default=10000)
     parser.add_argument("--cifar-test-size", type=int, default=2000)
     parser.add_argument(

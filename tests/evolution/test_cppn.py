@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from cppn_reference import reference_render
 
 from evofool.evolution import (
     ACTIVATIONS,
@@ -32,31 +33,6 @@ def _reference_activation(a: int, s: torch.Tensor) -> torch.Tensor:
     if name == "gaussian":
         return torch.exp(-(s**2))
     return torch.clamp(s, -3.0, 3.0) / 3.0
-
-
-def reference_render(genome: CPPNGenome, height: int, width: int) -> torch.Tensor:
-    """One genome, one node at a time, by recursion over the graph (no batching, no layers)."""
-    # The library's inputs and activations, each checked on its own below: with weights up to 10
-    # and chains of sines, a one-ulp difference anywhere can grow to 1e-3 at the output.
-    inputs = list(cppn_inputs(height, width))
-    memo: dict[int, torch.Tensor] = {}
-    edges = list(
-        zip(genome.sources.tolist(), genome.targets.tolist(), genome.weights.tolist(), strict=True)
-    )
-
-    def value(node: int) -> torch.Tensor:
-        if node < 4:
-            return inputs[node]
-        if node not in memo:
-            s = torch.zeros(height * width)
-            for src, tgt, w in edges:
-                if tgt == node:
-                    s = s + value(src) * torch.tensor(w, dtype=torch.float32)
-            memo[node] = activate(int(genome.activations[node]), s)
-        return memo[node]
-
-    outs = [value(4 + c) for c in range(genome.n_outputs)]
-    return torch.stack(outs, 0).view(genome.n_outputs, height, width)
 
 
 def test_activations_match_their_formulas_and_stay_in_minus_one_to_one():
