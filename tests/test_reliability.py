@@ -38,11 +38,17 @@ def _run(root: Path, cores: int) -> subprocess.CompletedProcess:
     return proc
 
 
+def _default_sigint() -> None:
+    """Let Ctrl-C reach the run even when the tests were started in the background, where a
+    non-interactive shell sets SIGINT to ignored and every child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(root: Path, cores: int, sig: int, ready, *extra: str, timeout: float = 300) -> None:
     """Start the study in its own process group and send ``sig`` to the group once ``ready()``."""
     proc = subprocess.Popen(
         [*_command(root, cores), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_default_sigint,
     )  # fmt: skip
     deadline = time.monotonic() + timeout
     try:
