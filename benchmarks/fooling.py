@@ -44,10 +44,10 @@ from evofool.models import count_parameters, load_model
 from evofool.train import TrainSettings, train_classifier
 from evofool.versions import environment
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
 from cppn_reference import reference_render_all  # noqa: E402  (the tests' reference renderer)
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "fooling.json"
 GOALS = {"direct": 0.8, "cppn": 0.5}  # MAP-Elites images/s as a fraction of forward at batch 200
 RENDER_GOAL = 20.0  # speed-up of the batched CPPN renderer over the reference

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evofool.attacks import one_pixel_attack
+from evofool.attacks import AttackConfig, one_pixel_attack
 from evofool.attacks._one_pixel import active_set_size
 from evofool.data import prepare_dataset, to_float
 from evofool.models import count_parameters, load_model
@@ -51,6 +51,9 @@ OUT = REPO / "benchmarks" / "results" / "one_pixel.json"
 CIFAR_ARCHS = ("allconv", "nin", "vgg16")
 FORWARD_BATCHES = (32, 64, 128, 256, 400, 512)
 ENGINE_BATCHES = (64, 128, 256, 400, 512)
+_ENGINE = AttackConfig(targeted=False)
+#: The engine's default (forward_batch, fitness dtype, memory format): "defaults" in the tables.
+DEFAULT_SETTING = (_ENGINE.forward_batch, _ENGINE.fitness_dtype, "contiguous")
 TORCHATTACKS_INF_BATCH = 128  # torchattacks' documented default
 ART_PREDICT_BATCH = 128  # PyTorchClassifier.predict's default; PixelAttack does not change it
 GOAL_RATIO = 0.85
@@ -411,9 +414,9 @@ def run_ours(
     args: argparse.Namespace,
     limit: float,
     *,
-    forward_batch: int = 512,
-    dtype: str = "float32",
-    memory_format: str = "contiguous",
+    forward_batch: int = DEFAULT_SETTING[0],
+    dtype: str = DEFAULT_SETTING[1],
+    memory_format: str = DEFAULT_SETTING[2],
     reuse_scores: bool = True,
 ) -> dict:
     net = variant(model, memory_format)
@@ -448,7 +451,7 @@ def run_ours(
         "queries_per_attack is the engine's count of candidates up to the stopping one",
     }
     name = f"evofool ({forward_batch}, {dtype}, {memory_format})"
-    if (forward_batch, dtype, memory_format) == (512, "float32", "contiguous"):
+    if (forward_batch, dtype, memory_format) == DEFAULT_SETTING:
         name = "evofool (defaults)"
     if not reuse_scores:
         name = name[:-1] + ", no score reuse)"
@@ -609,31 +612,24 @@ def side_by_side(
     args: argparse.Namespace,
 ) -> dict:
     """Part 2: ours (defaults, no reuse, part 1's fastest and best float32 settings) and peers."""
-    fastest = max(engine, key=lambda r: r["queries_per_second"]) if engine else None
+    fastest = None
+    if engine:
+        top = max(engine, key=lambda r: r["queries_per_second"])
+        fastest = (top["forward_batch"], top["fitness_dtype"], top["memory_format"])
     rows = [
         run_ours(model, images, labels, ids, args, limit),
         run_ours(model, images, labels, ids, args, limit, reuse_scores=False),
     ]
-    if fastest is not None and (
-        fastest["forward_batch"],
-        fastest["fitness_dtype"],
-        fastest["memory_format"],
-    ) != (512, "float32", "contiguous"):
+    if fastest not in (None, DEFAULT_SETTING):
+        batch, dtype, memory_format = fastest
         rows.append(
             run_ours(
-                model,
-                images,
-                labels,
-                ids,
-                args,
-                limit,
-                forward_batch=fastest["forward_batch"],
-                dtype=fastest["fitness_dtype"],
-                memory_format=fastest["memory_format"],
+                model, images, labels, ids, args, limit, forward_batch=batch, dtype=dtype,
+                memory_format=memory_format,
             )
-        )
+        )  # fmt: skip
     best_fp32 = best_float32_batch(engine)
-    if best_fp32 is not None and best_fp32 != 512:
+    if best_fp32 is not None and best_fp32 != DEFAULT_SETTING[0]:
         rows.append(
             run_ours(
                 model, images, labels, ids, args, limit, forward_batch=best_fp32,

@@ -798,18 +798,14 @@ def test_a_result_saved_before_scores_were_reused_loads_with_its_query_counts() 
 def test_last_chunk_is_padded_to_the_smallest_halving_of_the_batch_that_holds_it() -> None:
     from evofool.attacks._evaluate import Evaluator
 
-    ev = Evaluator(
-        nn.Identity(), torch.zeros(1, 1, 2, 2), forward_batch=512, device=torch.device("cpu"),
-        fitness_dtype=torch.float32,
-    )  # fmt: skip
-    rows = {n: ev.chunk_rows(n) for n in (1, 31, 32, 33, 64, 65, 300, 512)}
+    def chunk_rows(forward_batch: int, n: int) -> int:
+        ev = Evaluator(
+            nn.Identity(), torch.zeros(1, 1, 2, 2), forward_batch=forward_batch,
+            device=torch.device("cpu"), fitness_dtype=torch.float32,
+        )  # fmt: skip
+        return ev.chunk_rows(n)
+
+    rows = {n: chunk_rows(512, n) for n in (1, 31, 32, 33, 64, 65, 300, 512)}
     assert rows == {1: 32, 31: 32, 32: 32, 33: 64, 64: 64, 65: 128, 300: 512, 512: 512}
-    small = Evaluator(
-        nn.Identity(), torch.zeros(1, 1, 2, 2), forward_batch=20, device=torch.device("cpu"),
-        fitness_dtype=torch.float32,
-    )  # fmt: skip
-    assert [small.chunk_rows(n) for n in (1, 10, 20)] == [20, 20, 20]  # floor: the batch itself
-    assert Evaluator(
-        nn.Identity(), torch.zeros(1, 1, 2, 2), forward_batch=1, device=torch.device("cpu"),
-        fitness_dtype=torch.float32,
-    ).chunk_rows(1) == 1  # fmt: skip
+    assert [chunk_rows(20, n) for n in (1, 10, 20)] == [20, 20, 20]  # floor: the batch itself
+    assert chunk_rows(1, 1) == 1
