@@ -19,7 +19,7 @@ from evofool.evolution import (
     quantize,
     render_cppns,
 )
-from evofool.evolution._cppn import _chunk_size, _plan
+from evofool.evolution._cppn import _ACTIVATE_INPLACE, _WHOLE_ROWS, _chunk_size, _fields, _plan
 
 LINEAR = ACTIVATIONS.index("linear")
 
@@ -120,6 +120,42 @@ def test_batched_render_equals_reference_renderer_to_the_bit(color):
     batched = enc.render_outputs(pop)
     for i, g in enumerate(pop):
         assert (batched[i] - reference_render(g, 11, 13)).abs().max() <= 1e-30
+
+
+@pytest.mark.parametrize("name", ["sine", "gaussian", "linear"])
+def test_block_activations_give_an_element_the_same_bits_anywhere_in_a_run(name):
+    # The renderer applies these to blocks of whole rows at once; a one-genome evaluation
+    # applies activate() to one row: the element's place in the run must not matter.
+    a = ACTIVATIONS.index(name)
+    assert a in _WHOLE_ROWS
+    s = torch.randn(6000, generator=torch.Generator().manual_seed(a)) * 5
+    block = s.clone()
+    _ACTIVATE_INPLACE[a](block)
+    for start, length in [(0, 1), (3, 17), (5, 143), (1001, 784), (7, 5000)]:
+        run = s[start : start + length]
+        expected = activate(a, run)
+        if name == "gaussian":  # flushed to 0 at or below exp(-87)
+            expected = torch.where(run * run < 87.0, expected, torch.zeros(()))
+        assert torch.equal(block[start : start + length], expected), (start, length)
+
+
+def test_the_list_mutate_returns_renders_from_the_arrays_it_built_the_genomes_from():
+    enc, pop = _evolved_population(seed=8)
+    children = enc.mutate(pop, generation=0, rngs=Rngs(9))
+    assert _fields(children) is children.fields  # the arrays as built, not collected again
+    rendered = enc.render_outputs(children)
+    assert torch.equal(rendered, enc.render_outputs(list(children)))
+    for i, g in enumerate(children):
+        assert (rendered[i] - reference_render(g, 11, 13)).abs().max() <= 1e-30
+    # Once the list changes, its genomes' arrays are collected again.
+    children[0], children[-1] = children[-1], pop[0]
+    assert _fields(children) is not children.fields
+    changed = enc.render_outputs(children)
+    assert torch.equal(changed[0], rendered[-1])
+    assert torch.equal(changed[-1], enc.render_outputs([pop[0]])[0])
+    assert torch.equal(changed[1:-1], rendered[1:-1])
+    children.pop()
+    assert torch.equal(enc.render_outputs(children), changed[:-1])
 
 
 def test_a_genome_renders_the_same_bits_alone_or_in_any_batch():

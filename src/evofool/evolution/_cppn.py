@@ -11,7 +11,7 @@ import functools
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -144,20 +144,24 @@ class CPPNGenome:
     @classmethod
     def _many_unchecked(
         cls, graphs: Sequence[tuple[list[int], list[int], list[int], list[float]]], n_outputs: int
-    ) -> list[CPPNGenome]:
+    ) -> _Brood:
         """Genomes from (activations, sources, targets, weights) lists, without the checks.
 
         For graphs the mutation operators keep valid by design. Each field of all genomes is
         converted to numpy once and every genome holds read-only views of it, which is several
-        times cheaper than four small arrays per genome.
+        times cheaper than four small arrays per genome; the list returned keeps the whole
+        arrays, which spares :func:`render_cppns` collecting them again.
         """
-        fields = []
+        flats, counts, fields = [], [], []
         for column, dtype in enumerate((np.int8, np.int64, np.int64, np.float32)):
             values = itertools.chain.from_iterable(graph[column] for graph in graphs)
             flat = np.fromiter(values, dtype=dtype)
             flat.flags.writeable = False
-            ends = np.cumsum([len(graph[column]) for graph in graphs]).tolist()
+            sizes = np.fromiter((len(graph[column]) for graph in graphs), np.int64, len(graphs))
+            ends = np.cumsum(sizes).tolist()
             fields.append([flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)])
+            flats.append(flat)
+            counts.append(sizes)
         genomes = []
         for act, src, tgt, w in zip(*fields, strict=True):
             genome = object.__new__(cls)
@@ -167,7 +171,7 @@ class CPPNGenome:
             object.__setattr__(genome, "weights", w)
             object.__setattr__(genome, "n_outputs", n_outputs)
             genomes.append(genome)
-        return genomes
+        return _Brood(genomes, _Fields(*flats, n_nodes=counts[0], n_edges=counts[1]))
 
     @property
     def n_nodes(self) -> int:
@@ -251,6 +255,52 @@ class CPPNGenome:
             f"CPPNGenome(n_outputs={self.n_outputs}, n_hidden={self.n_hidden}, "
             f"n_edges={self.n_edges})"
         )
+
+
+class _Fields(NamedTuple):
+    """The fields of several genomes, concatenated, and each genome's node and edge count.
+
+    Node numbers in ``sources`` and ``targets`` are each genome's own.
+    """
+
+    activations: np.ndarray
+    sources: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    n_nodes: np.ndarray
+    n_edges: np.ndarray
+
+
+class _Brood(list):
+    """Genomes built together (a list), with their fields as built, for :func:`_fields`.
+
+    The fields are used only while the list still holds exactly the genomes it was built with.
+    """
+
+    def __init__(self, genomes: list[CPPNGenome], fields: _Fields) -> None:
+        super().__init__(genomes)
+        self.members = tuple(genomes)
+        self.fields = fields
+
+
+def _fields(genomes: Sequence[CPPNGenome]) -> _Fields:
+    """The genomes' fields, concatenated: kept from a :class:`_Brood`, else collected."""
+    if (
+        isinstance(genomes, _Brood)
+        and len(genomes) == len(genomes.members)
+        and all(map(is_, genomes, genomes.members))
+    ):
+        return genomes.fields
+    acts = [g.activations for g in genomes]
+    srcs = [g.sources for g in genomes]
+    return _Fields(
+        np.concatenate(acts),
+        np.concatenate(srcs),
+        np.concatenate([g.targets for g in genomes]),
+        np.concatenate([g.weights for g in genomes]),
+        n_nodes=np.fromiter(map(len, acts), np.int64, len(genomes)),
+        n_edges=np.fromiter(map(len, srcs), np.int64, len(genomes)),
+    )
 
 
 #: Row of the value buffer holding the bias input (all ones).
@@ -346,18 +396,14 @@ def _plan(genomes: Sequence[CPPNGenome]) -> _Plan:
     (layer, activation, genome, node); the inputs share rows 0-3. Nodes no output depends on
     get no row and their edges are dropped; nodes without inputs are constants,
     ``activate(a, 0)``, which is 0 or 1 and read from the zero or the bias row. All
-    vectorised numpy: the Python loops only collect the genomes' arrays.
+    vectorised numpy: the Python loops only collect the genomes' arrays (see :func:`_fields`).
     """
     k = genomes[0].n_outputs
-    acts = [g.activations for g in genomes]
-    srcs = [g.sources for g in genomes]
-    n_nodes = np.fromiter(map(len, acts), np.int64, len(genomes))
+    act, local_src, local_dst, weight, n_nodes, n_edges = _fields(genomes)
     first_node = np.cumsum(n_nodes) - n_nodes
-    shift = np.repeat(first_node, np.fromiter(map(len, srcs), np.int64, len(genomes)))
-    act = np.concatenate(acts)
-    src = np.concatenate(srcs) + shift
-    dst = np.concatenate([g.targets for g in genomes]) + shift
-    weight = np.concatenate([g.weights for g in genomes])
+    shift = np.repeat(first_node, n_edges)
+    src = local_src + shift
+    dst = local_dst + shift
     outputs = (first_node[:, None] + N_INPUTS + np.arange(k)).reshape(-1)
     # Inputs and constants (nodes without inputs) are on no cycle and need no distance.
     has_inputs = np.bincount(dst, minlength=act.size) > 0
@@ -421,7 +467,7 @@ _ZERO = torch.zeros((), dtype=torch.float32)
 _MINUS_ONE = torch.full((), -1.0, dtype=torch.float32)
 #: The Gaussian is flushed to 0 where ``exp(-s^2) <= exp(-87)`` (see :func:`_gaussian_`).
 _EXP_FLOOR = 87.0
-_EXP_FLOOR_VALUE = float(torch.exp(torch.tensor(-_EXP_FLOOR)))
+_MINUS_INF = float("-inf")
 
 
 def _sine_(s: torch.Tensor) -> None:
@@ -434,11 +480,12 @@ def _sigmoid_(s: torch.Tensor) -> None:
 
 
 def _gaussian_(s: torch.Tensor) -> None:
-    # 0 + (-1) s s is -s * s bit for bit (checked for every float32). At or below exp(-87),
-    # close to where exp turns subnormal and torch.exp (and all later arithmetic on its
-    # results) is many times slower, the value is flushed to 0: a change of at most 1.65e-38.
-    torch.addcmul(_ZERO, s, s, value=-1.0, out=s).clamp_(min=-_EXP_FLOOR).exp_()
-    torch.threshold_(s, _EXP_FLOOR_VALUE, 0.0)
+    # 0 + (-1) s s is -s * s bit for bit (checked for every float32). Where -s^2 <= -87, so
+    # exp(-s^2) <= exp(-87), close to where exp turns subnormal and torch.exp is tens of times
+    # slower, the sum is set to -inf and the value to exp(-inf) = 0: a change of at most
+    # 1.65e-38.
+    torch.addcmul(_ZERO, s, s, value=-1.0, out=s)
+    torch.threshold_(s, -_EXP_FLOOR, _MINUS_INF).exp_()
 
 
 def _linear_(s: torch.Tensor) -> None:
@@ -448,8 +495,10 @@ def _linear_(s: torch.Tensor) -> None:
 #: In-place versions of :func:`activate`: the same results bit for bit, except Gaussian values
 #: at or below exp(-87) = 1.65e-38, which are flushed to 0.
 _ACTIVATE_INPLACE = (_sine_, _sigmoid_, _gaussian_, _linear_)
-#: Activations that map 0 to 0 and treat every element alike (any run of elements will do).
-_ZERO_PRESERVING = (ACTIVATIONS.index("sine"), ACTIVATIONS.index("linear"))
+#: Activations whose kernels give an element the same result wherever it lies in a run of
+#: elements (sin, -s * s, exp, clamp, division; checked in the tests), so they may run over a
+#: block of whole rows at once. The sigmoid's kernel treats a run's last elements differently.
+_WHOLE_ROWS = tuple(ACTIVATIONS.index(a) for a in ("sine", "gaussian", "linear"))
 #: Row holding the value of a node without inputs, ``activate(a, 0)`` (0 or 1), per activation.
 _CONSTANT_ROW = np.array(
     [
@@ -462,54 +511,61 @@ _CONSTANT_ROW = np.array(
 def _steps(plan: _Plan, storage: torch.Tensor, width: int) -> tuple[torch.Tensor, list]:
     """Views of ``storage`` for evaluating ``plan`` on a chunk of ``width`` pixels.
 
-    Returns the ``(n_rows, width + pad)`` value buffer, with the zero row and the padding
-    zeroed (the padding then stays zero), and per layer the tensors :func:`_run` uses, so the
-    loop over pixel chunks creates no views.
+    Returns the ``(n_rows + max_later, width + pad)`` value buffer, with the zero row and the
+    padding zeroed, and per layer the tensors :func:`_run` uses, so the loop over pixel chunks
+    creates no views. A layer's later edges are gathered into the
+    rows right after its own, which the next layers overwrite only once they have been added.
     """
     stride = width + _ROW_PAD
-    values = storage[: plan.n_rows * stride].view(plan.n_rows, stride)
-    later_buffer = storage[plan.n_rows * stride :][: plan.max_later * stride].view(-1, stride)
+    values = storage[: (plan.n_rows + plan.max_later) * stride].view(-1, stride)
     values[:, width:].zero_()
     values[_ZERO_ROW].zero_()
-    nodes = values[_FIRST_NODE_ROW:]
-    blocks = nodes.split_with_sizes(plan.layer_sizes)
-    # Sine and linear map the zero padding to zero, so they may run over whole rows, which is
-    # cheaper; the sigmoid and Gaussian run row by row on the pixels only (see render_cppns).
-    rows = nodes.split_with_sizes(plan.group_sizes)
-    pixels = nodes[:, :width].split_with_sizes(plan.group_sizes)
+    nodes = values[_FIRST_NODE_ROW : plan.n_rows]
+    # Most activations run over whole rows, padding included, as one block (which is cheaper
+    # and splits across threads); the sigmoid runs row by row on the pixels only. Every step
+    # works column by column, so whatever the padding comes to hold never reaches a pixel.
     activations = [
-        (_ACTIVATE_INPLACE[a], rows[i] if a in _ZERO_PRESERVING else pixels[i])
-        for i, a in enumerate(plan.group_activations)
+        (_ACTIVATE_INPLACE[a], rows if a in _WHOLE_ROWS else rows[:, :width])
+        for rows, a in zip(
+            nodes.split_with_sizes(plan.group_sizes), plan.group_activations, strict=True
+        )
     ]
-    halves = [n for pair in zip(plan.layer_sizes, plan.later_sizes, strict=True) for n in pair]
-    sources = plan.sources.split_with_sizes(halves)
-    weights = plan.weights.split_with_sizes(halves)
+    gathered = [n + n_later for n, n_later in zip(plan.layer_sizes, plan.later_sizes, strict=True)]
+    sources = plan.sources.split_with_sizes(gathered)
+    weights = plan.weights.split_with_sizes(gathered)
     later_targets = plan.later_targets.split_with_sizes(plan.later_sizes)
     steps = []
     end, group = _FIRST_NODE_ROW, 0
-    for i, block in enumerate(blocks):
-        below = values[:end]  # every row this layer reads
-        first = (below, sources[2 * i], weights[2 * i], block)
-        n_later = plan.later_sizes[i]
-        later = (sources[2 * i + 1], later_buffer[:n_later], weights[2 * i + 1], later_targets[i])
+    for i, (n, n_later) in enumerate(zip(plan.layer_sizes, plan.later_sizes, strict=True)):
+        region = values[end : end + n + n_later]
+        later = (region[:n], later_targets[i], region[n:]) if n_later else None
         n_groups = plan.groups_per_layer[i]
-        steps.append((first, later if n_later else None, activations[group : group + n_groups]))
-        end, group = end + len(block), group + n_groups
+        # Every row this layer reads is below ``end``.
+        steps.append(
+            (
+                values[:end],
+                sources[i],
+                weights[i],
+                region,
+                later,
+                activations[group : group + n_groups],
+            )
+        )
+        end, group = end + n, group + n_groups
     return values, steps
 
 
 def _run(steps: list) -> None:
     """Evaluate every layer in order (inputs already in rows 0-3 of the value buffer)."""
-    for (below, sources, weights, block), later, acts in steps:
-        # Gathering from the rows below the layer, not from the whole buffer, lets torch write
-        # straight into the layer's rows.
-        torch.index_select(below, 0, sources, out=block)
-        block.mul_(weights)
+    for below, sources, weights, region, later, acts in steps:
+        # One gather brings the source of each node's first edge into the node's row and the
+        # sources of the later edges after them; gathering from the rows below the layer, not
+        # from the whole buffer, lets torch write straight into the rows.
+        torch.index_select(below, 0, sources, out=region)
+        region.mul_(weights)
         if later is not None:
-            later_sources, gathered, later_weights, targets = later
-            torch.index_select(below, 0, later_sources, out=gathered)
-            gathered.mul_(later_weights)
-            block.index_add_(0, targets, gathered)
+            block, targets, terms = later
+            block.index_add_(0, targets, terms)
         for fn, view in acts:
             fn(view)
 
@@ -558,23 +614,26 @@ def render_cppns(
     layer rows are sorted by activation.
 
     Each layer is evaluated for all genomes at once: one ``index_select`` copies the source
-    row of the first edge into each node straight into the node's row, which is multiplied by
-    the edge's weight; a second one gathers the sources of the later edges, which, times their
-    weights, one ``index_add_`` adds in edge-list order (so each node's sum is computed term by
-    term exactly as a one-genome evaluation does); then each activation is applied in place to
-    its slice of rows. The Python loop runs over layers (the depth of the deepest genome),
-    never over genomes. Large images are cut into pixel chunks (multiples of 64 pixels) so the
-    buffer stays in cache and holds at most about ``max_elements`` numbers; the layout is
-    built once per call, and the buffer is kept from call to call.
+    row of the first edge into each node straight into the node's row, and the sources of the
+    later edges into the rows after them; one multiplication applies every edge's weight; one
+    ``index_add_`` adds the later terms to their nodes in edge-list order (so each node's sum
+    is computed term by term exactly as a one-genome evaluation does); then each activation is
+    applied in place to its slice of rows. The Python loop runs over layers (the depth of the
+    deepest genome), never over genomes. Large images are cut into pixel chunks (multiples of
+    64 pixels) so the buffer stays in cache and holds at most about ``max_elements`` numbers;
+    the layout is built once per call (from the genomes' arrays, concatenated, or for the
+    list one call of :meth:`CPPNEncoding.mutate` returns, from the arrays it built them from),
+    and the buffer is kept from call to call.
 
     The result equals a one-genome-at-a-time evaluation with :func:`activate` bit for bit
     (but for the sign of a zero), except that Gaussian values at or below ``exp(-87)``
-    (1.65e-38) are flushed to 0 (subnormal numbers are many times slower). Every buffer row
-    is followed by unused padding, so the sigmoid and the Gaussian run row by row, exactly as
-    on one genome's row of pixels (the sigmoid's vectorised kernel treats a run's last
-    elements differently), and a pixel's value does not depend on the batch it is rendered
-    in. (With several torch threads, a kernel may split a large block anywhere, which can
-    move such last-bit differences.)
+    (1.65e-38) are flushed to 0 (subnormal numbers are many times slower). Sine, Gaussian and
+    linear give an element the same result wherever it lies in a run, so they run over blocks
+    of rows; every buffer row is followed by unused padding, so the sigmoid, whose vectorised
+    kernel treats a run's last elements differently, runs row by row, exactly as on one
+    genome's row of pixels, and a pixel's value does not depend on the batch it is rendered
+    in. (With several torch threads, the sigmoid's kernel may split a block of rows anywhere,
+    which can move such last-bit differences.)
 
     Args:
         genomes: ``P`` genomes, all with the same number of outputs.
