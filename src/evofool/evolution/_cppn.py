@@ -513,8 +513,8 @@ def _steps(plan: _Plan, storage: torch.Tensor, width: int) -> tuple[torch.Tensor
 
     Returns the ``(n_rows + max_later, width + pad)`` value buffer, with the zero row and the
     padding zeroed, and per layer the tensors :func:`_run` uses, so the loop over pixel chunks
-    creates no views. A layer's later edges are gathered into the
-    rows right after its own, which the next layers overwrite only once they have been added.
+    creates no views. A layer's later edges are gathered into the rows right after its own,
+    which the next layers overwrite only once they have been added.
     """
     stride = width + _ROW_PAD
     values = storage[: (plan.n_rows + plan.max_later) * stride].view(-1, stride)
