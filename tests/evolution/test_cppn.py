@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import functools
 import math
+from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
 import torch
-from cppn_reference import reference_render
+from cppn_reference import Edits, reference_edit_graph, reference_render
 
 from evofool.evolution import (
     ACTIVATIONS,
+    INPUTS,
     CPPNEncoding,
     CPPNGenome,
     Rngs,
@@ -19,9 +22,18 @@ from evofool.evolution import (
     quantize,
     render_cppns,
 )
-from evofool.evolution._cppn import _ACTIVATE_INPLACE, _WHOLE_ROWS, _chunk_size, _fields, _plan
+from evofool.evolution._cppn import (
+    _ACTIVATE_INPLACE,
+    _WHOLE_ROWS,
+    _chunk_size,
+    _Fields,
+    _fields,
+    _plan,
+)
+from evofool.evolution._cppn_graphs import edit_graphs
 
 LINEAR = ACTIVATIONS.index("linear")
+N_INPUTS = len(INPUTS)
 
 
 def _reference_activation(a: int, s: torch.Tensor) -> torch.Tensor:
@@ -97,6 +109,84 @@ def test_batched_render_equals_reference_renderer(color):
     assert batched.shape == (len(pop), enc.n_outputs, 11, 13)
     for i, g in enumerate(pop):
         torch.testing.assert_close(batched[i], reference_render(g, 11, 13), atol=1e-5, rtol=0)
+
+
+def _layers_by_hand(pop: list[CPPNGenome]) -> tuple[Counter, Counter]:
+    """Rows per (layer, activation) and later edges per layer, genome by genome in Python.
+
+    A node gets a row if it has inputs and a path to an output (edges out of nodes without
+    inputs do not count); its layer is the deepest such path, over all genomes, plus one, less
+    its own longest path to an output.
+    """
+    distances = []
+    for g in pop:
+        targets = set(g.targets.tolist())
+        feeds = defaultdict(list)
+        for s, t in zip(g.sources.tolist(), g.targets.tolist(), strict=True):
+            if s in targets:
+                feeds[s].append(t)
+
+        @functools.cache
+        def distance(v: int, g: CPPNGenome = g, feeds: dict = feeds) -> int:
+            reached = [distance(t) + 1 for t in feeds[v] if distance(t) >= 0]
+            is_output = N_INPUTS <= v < N_INPUTS + g.n_outputs
+            return max(reached, default=0 if is_output else -1)
+
+        distances.append({v: distance(v) for v in targets if distance(v) >= 0})
+    deepest = max((d for ds in distances for d in ds.values()), default=-1)
+    rows, later = Counter(), Counter()
+    for g, ds in zip(pop, distances, strict=True):
+        in_degree = Counter(g.targets.tolist())
+        for v, d in ds.items():
+            rows[deepest - d, int(g.activations[v])] += 1
+            later[deepest - d] += in_degree[v] - 1
+    return rows, later
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_layout_gives_each_needed_node_a_row_in_a_layer_after_all_its_sources(seed):
+    enc, pop = _evolved_population(color="hsv" if seed == 2 else "gray", seed=seed + 20)
+    plan = _plan(pop)
+    rows, later = _layers_by_hand(pop)
+    planned = Counter()
+    groups = iter(zip(plan.group_sizes, plan.group_activations, strict=True))
+    for layer, n_groups in enumerate(plan.groups_per_layer):
+        activations = []
+        for _ in range(n_groups):
+            size, a = next(groups)
+            planned[layer, a] = size
+            activations.append(a)
+        assert activations == sorted(set(activations))  # a layer's rows sorted by activation
+    assert planned == rows
+    assert {i: n for i, n in enumerate(plan.later_sizes) if n} == +later
+    # Rows read only rows of earlier layers (or the inputs, the zero row), never a later-edge
+    # row; later edges add into their own layer's nodes.
+    first, node_rows = 5, set(range(5))
+    sources = plan.sources.tolist()
+    targets = iter(plan.later_targets.tolist())
+    for n, n_later in zip(plan.layer_sizes, plan.later_sizes, strict=True):
+        assert all(sources[r - 5] in node_rows for r in range(first, first + n + n_later))
+        assert all(0 <= next(targets) < n for _ in range(n_later))
+        node_rows |= set(range(first, first + n))
+        first += n + n_later
+    assert first == plan.n_rows
+    assert set(plan.output_rows.tolist()) <= node_rows
+
+
+def test_a_cycle_raises_only_where_an_output_depends_on_it():
+    sine = ACTIVATIONS.index("sine")
+    # 0 -> 4 (the output) and 0 -> 5 -> 6 -> 5: a cycle that no output depends on is never
+    # evaluated, by the renderer as by the reference (which starts from the outputs).
+    aside = CPPNGenome([-1] * 4 + [sine] * 3, [0, 0, 5, 6], [4, 5, 6, 5], [1.0] * 4, 1)
+    assert not aside.is_acyclic()
+    other = CPPNEncoding(3, 3).random(1, Rngs(0))[0]
+    rendered = render_cppns([other, aside], 3, 3)
+    assert torch.equal(rendered[1], reference_render(aside, 3, 3))
+    assert torch.equal(rendered[0], render_cppns([other], 3, 3)[0])
+    # 6 -> 4 as well: now the output depends on the cycle.
+    feeding = CPPNGenome([-1] * 4 + [sine] * 3, [0, 0, 5, 6, 6], [4, 5, 6, 5, 4], [1.0] * 5, 1)
+    with pytest.raises(ValueError, match="cycle that an output depends on"):
+        render_cppns([other, feeding], 3, 3)
 
 
 def test_render_is_deterministic_and_independent_of_batch_and_chunking():
@@ -276,6 +366,38 @@ def test_mutation_operators_follow_their_probabilities():
     assert all(c.n_hidden == 0 and c.is_acyclic() for c in fewer)
 
 
+@pytest.mark.parametrize("color", ["gray", "hsv"])
+def test_compiled_graph_edits_equal_the_plain_python_edits(color):
+    enc, pop = _evolved_population(color=color, seed=12)
+    bare = CPPNGenome([-1] * 4 + [0] * (enc.n_outputs + 1), [], [], [], enc.n_outputs)
+    pop = [*pop, bare]  # no edges: only adding an edge or deleting the hidden node applies
+    fields = _fields(pop)
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        happens = rng.random((len(pop), 4)) < rng.random(4)
+        picks = rng.random((len(pop), 5))
+        picks[rng.random(picks.shape) < 0.1] = np.nextafter(1.0, 0.0)  # the last choice
+        new_weights = rng.uniform(-10, 10, len(pop))
+        new_activations = rng.integers(0, len(ACTIVATIONS), len(pop))
+        children = CPPNGenome._many_unchecked(
+            _Fields(
+                *edit_graphs(
+                    *fields[:4], fields.n_nodes, fields.n_edges, enc.n_outputs,
+                    happens, picks, new_weights, new_activations,
+                )
+            ),
+            enc.n_outputs,
+        )  # fmt: skip
+        for i, (parent, child) in enumerate(zip(pop, children, strict=True)):
+            edits = Edits(*happens[i], *picks[i], new_weights[i], new_activations[i])
+            expected = reference_edit_graph(
+                parent.activations.tolist(), parent.sources.tolist(), parent.targets.tolist(),
+                parent.weights.tolist(), enc.n_outputs, edits,
+            )  # fmt: skip
+            assert child == CPPNGenome(*expected, enc.n_outputs), (i, edits)
+            assert child.is_acyclic()
+
+
 def test_fixed_output_activation_is_never_mutated():
     enc = CPPNEncoding(output_activation="sigmoid", activation_rate=1.0)
     rngs = Rngs(0)
@@ -307,7 +429,7 @@ def test_genome_state_round_trip_and_validation(tmp_path):
         CPPNGenome([-1, -1, -1, -1, 0, 0], [4], [5], [1.0], n_outputs=1)
     with pytest.raises(ValueError, match="input"):
         CPPNGenome([-1, -1, -1, -1, 0], [0], [1], [1.0], n_outputs=1)
-    cyclic = CPPNGenome([-1, -1, -1, -1, 0, 0, 0], [5, 6], [6, 5], [1.0, 1.0], n_outputs=1)
+    cyclic = CPPNGenome([-1, -1, -1, -1, 0, 0, 0], [5, 6, 6], [6, 5, 4], [1.0] * 3, n_outputs=1)
     assert not cyclic.is_acyclic()
     with pytest.raises(ValueError, match="cycle"):
         render_cppns([cyclic], 3, 3)

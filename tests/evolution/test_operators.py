@@ -5,7 +5,14 @@ import colorsys
 import pytest
 import torch
 
-from evofool.evolution import Rngs, hsv_to_rgb, polynomial_mutation, quantize, spawn_seeds
+from evofool.evolution import (
+    Rngs,
+    hsv_to_rgb,
+    polynomial_mutation,
+    quantize,
+    quantize_,
+    spawn_seeds,
+)
 from evofool.evolution._operators import bernoulli_positions
 
 
@@ -93,6 +100,14 @@ def test_quantize_gives_whole_levels():
     q = quantize(torch.rand(1000, generator=_gen(10)) * 1.2 - 0.1)
     assert q.min() >= 0 and q.max() <= 1
     assert torch.equal(q * 255, (q * 255).round())
+
+
+def test_quantize_in_place_gives_the_same_bits():
+    x = torch.rand(5000, generator=_gen(11)) * 1.4 - 0.2
+    x[:3] = torch.tensor([0.5 / 255, 1.5 / 255, 254.5 / 255])  # ties round to even levels
+    y = x.clone()
+    assert quantize_(y) is y
+    assert torch.equal(y, quantize(x))
 
 
 def test_spawn_seeds_and_rngs_state_round_trip():

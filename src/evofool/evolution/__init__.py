@@ -21,7 +21,7 @@ from evofool.evolution._cppn import (
 from evofool.evolution._direct import DirectEncoding
 from evofool.evolution._encoding import Encoding, encoding_from_config
 from evofool.evolution._map_elites import MapElites, Scorer, softmax_scorer
-from evofool.evolution._operators import hsv_to_rgb, polynomial_mutation, quantize
+from evofool.evolution._operators import hsv_to_rgb, polynomial_mutation, quantize, quantize_
 from evofool.evolution._random import Rngs, spawn_seeds
 from evofool.evolution._transfer import class_confidence, transfer_confidence
 
@@ -46,6 +46,7 @@ __all__ = [
     "hsv_to_rgb",
     "polynomial_mutation",
     "quantize",
+    "quantize_",
     "render_cppns",
     "softmax_scorer",
     "spawn_seeds",

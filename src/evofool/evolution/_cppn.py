@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from evofool.evolution._operators import polynomial_mutation
+from evofool.evolution._cppn_graphs import FIRST_NODE_ROW, edit_graphs, layout_rows
+from evofool.evolution._operators import polynomial_mutation, quantize_
 from evofool.evolution._random import Rngs
 
 #: Activation functions in the order of the released code's enum (Sferes ``nn2/af_cppn.hpp``).
@@ -142,36 +143,30 @@ class CPPNGenome:
         raise AttributeError("CPPNGenome is immutable; build a new one")
 
     @classmethod
-    def _many_unchecked(
-        cls, graphs: Sequence[tuple[list[int], list[int], list[int], list[float]]], n_outputs: int
-    ) -> _Brood:
-        """Genomes from (activations, sources, targets, weights) lists, without the checks.
+    def _many_unchecked(cls, fields: _Fields, n_outputs: int) -> _Brood:
+        """Genomes from their fields, concatenated, without the checks.
 
-        For graphs the mutation operators keep valid by design. Each field of all genomes is
-        converted to numpy once and every genome holds read-only views of it, which is several
-        times cheaper than four small arrays per genome; the list returned keeps the whole
-        arrays, which spares :func:`render_cppns` collecting them again.
+        For graphs the mutation operators keep valid by design. Every genome holds read-only
+        views of the whole arrays, which is several times cheaper than four small arrays per
+        genome; the list returned keeps the whole arrays, which spares :func:`render_cppns`
+        collecting them again.
         """
-        flats, counts, fields = [], [], []
-        for column, dtype in enumerate((np.int8, np.int64, np.int64, np.float32)):
-            values = itertools.chain.from_iterable(graph[column] for graph in graphs)
-            flat = np.fromiter(values, dtype=dtype)
+        for flat in fields[:4]:
             flat.flags.writeable = False
-            sizes = np.fromiter((len(graph[column]) for graph in graphs), np.int64, len(graphs))
-            ends = np.cumsum(sizes).tolist()
-            fields.append([flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)])
-            flats.append(flat)
-            counts.append(sizes)
+        node_ends = np.cumsum(fields.n_nodes).tolist()
+        edge_ends = np.cumsum(fields.n_edges).tolist()
         genomes = []
-        for act, src, tgt, w in zip(*fields, strict=True):
+        v0 = e0 = 0
+        for v1, e1 in zip(node_ends, edge_ends, strict=True):
             genome = object.__new__(cls)
-            object.__setattr__(genome, "activations", act)
-            object.__setattr__(genome, "sources", src)
-            object.__setattr__(genome, "targets", tgt)
-            object.__setattr__(genome, "weights", w)
+            object.__setattr__(genome, "activations", fields.activations[v0:v1])
+            object.__setattr__(genome, "sources", fields.sources[e0:e1])
+            object.__setattr__(genome, "targets", fields.targets[e0:e1])
+            object.__setattr__(genome, "weights", fields.weights[e0:e1])
             object.__setattr__(genome, "n_outputs", n_outputs)
             genomes.append(genome)
-        return _Brood(genomes, _Fields(*flats, n_nodes=counts[0], n_edges=counts[1]))
+            v0, e0 = v1, e1
+        return _Brood(genomes, fields)
 
     @property
     def n_nodes(self) -> int:
@@ -308,32 +303,30 @@ _BIAS_ROW = INPUTS.index("bias")
 #: Row of the value buffer holding zeros.
 _ZERO_ROW = N_INPUTS
 #: First row of the value buffer holding a computed node.
-_FIRST_NODE_ROW = N_INPUTS + 1
+_FIRST_NODE_ROW = FIRST_NODE_ROW
 #: Unused floats after each row of the value buffer, so a block of rows is never one flat run.
 _ROW_PAD = 16
 #: Pixel chunks, when an image is cut, are a multiple of this many pixels.
 _CHUNK_ALIGN = 64
-#: Pixel chunks are cut so the value buffer holds about this many floats (a few MB, in cache).
-_CACHE_FLOATS = 2**20
+#: Pixel chunks are cut so the value buffer holds about this many floats (16 MB: a generation of
+#: 200 evolved genomes at 28x28 is never cut; at 256x256, cutting to this size measured faster
+#: than cutting to 4 or 8 MB).
+_CACHE_FLOATS = 2**22
 
 
 class _Plan(NamedTuple):
-    """The rows of the value buffer and the work per layer, built by :func:`_plan`.
+    """The rows of the value buffer and the work per layer (see :func:`layout_rows`).
 
-    Rows 0-3 are the inputs and row 4 zeros; a node without inputs is a constant, 0 or 1, and
-    reads from row 4 or the bias row. Then come the other nodes layer by layer
-    (``layer_sizes`` rows each), each layer sorted by activation (``group_sizes`` rows of
-    activation ``group_activations``, ``groups_per_layer`` groups per layer).
-
-    ``sources`` and ``weights`` (``(n, 1)``) list the rows to gather and their weights, layer
-    by layer: the first edge (in edge-list order) into each node of the layer, in row order,
-    then the layer's ``later_sizes`` later edges in edge-list order (at most ``max_later``),
-    which add into rows ``later_targets`` (relative to the layer's first row).
-    ``output_rows`` lists the row of every output, genome by genome.
+    Rows 0-3 are the inputs and row 4 zeros. Then come the layers: each its ``layer_sizes``
+    node rows, sorted by activation (``group_sizes`` rows of activation
+    ``group_activations``, ``groups_per_layer`` groups per layer), then its ``later_sizes``
+    rows for the terms of later edges, which add into the node rows ``later_targets``
+    (relative to the layer's first row). Row ``r`` gathers row ``sources[r - 5]`` times
+    ``weights[r - 5]`` (``(n, 1)``). ``output_rows`` lists the row of every output, genome by
+    genome.
     """
 
     n_rows: int
-    max_later: int
     layer_sizes: list[int]
     later_sizes: list[int]
     group_sizes: list[int]
@@ -345,121 +338,28 @@ class _Plan(NamedTuple):
     output_rows: torch.Tensor
 
 
-#: Added to the output distance of a node once it is known to reach an output.
-_REACHES = 2**32
-
-
-def _output_distances(
-    src: np.ndarray, dst: np.ndarray, outputs: np.ndarray, n: int, bound: int
-) -> np.ndarray:
-    """Longest path, in edges, from every node to an output it feeds, or -1 if it feeds none.
-
-    Relaxes all edges at once, backward (a source is one step further than its target), one
-    round per step until nothing changes. A node's value gains ``_REACHES`` once it reaches an
-    output, so paths into nodes that reach none count only until one that does is found.
-    Every node takes part, so a graph still changing after ``bound`` (its node count) rounds
-    has a cycle, wherever the cycle is.
-
-    Raises:
-        ValueError: If a graph has a cycle.
-    """
-    value = np.zeros(n, dtype=np.int64)
-    value[outputs] = _REACHES
-    total = value.sum()
-    for _ in range(bound + 1):
-        np.maximum.at(value, src, value[dst] + 1)
-        new_total = value.sum()
-        if new_total == total:
-            return np.where(value >= _REACHES, value - _REACHES, -1)
-        total = new_total
-    raise ValueError("a CPPN graph has a cycle")
-
-
-def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """Stable argsort of non-negative integer ``keys`` (16-bit keys use numpy's radix sort)."""
-    if keys.size and keys.max() < 2**16:
-        keys = keys.astype(np.uint16)
-    return np.argsort(keys, kind="stable")
-
-
-def _runs(keys: np.ndarray) -> np.ndarray:
-    """Start of every run of equal values in ``keys``, and ``keys.size`` at the end."""
-    starts = np.ones(keys.size + 1, dtype=bool)
-    np.not_equal(keys[1:], keys[:-1], out=starts[1:-1])
-    return np.flatnonzero(starts)
-
-
 def _plan(genomes: Sequence[CPPNGenome]) -> _Plan:
     """Lay out the nodes that the outputs need, of all genomes, as rows of one value buffer.
 
-    Every needed hidden or output node of every genome that has inputs gets a row, sorted by
-    (layer, activation, genome, node); the inputs share rows 0-3. Nodes no output depends on
-    get no row and their edges are dropped; nodes without inputs are constants,
-    ``activate(a, 0)``, which is 0 or 1 and read from the zero or the bias row. All
-    vectorised numpy: the Python loops only collect the genomes' arrays (see :func:`_fields`).
+    One compiled pass over the genomes' arrays (:func:`layout_rows`); the Python side only
+    collects the arrays (see :func:`_fields`).
     """
-    k = genomes[0].n_outputs
-    act, local_src, local_dst, weight, n_nodes, n_edges = _fields(genomes)
-    first_node = np.cumsum(n_nodes) - n_nodes
-    shift = np.repeat(first_node, n_edges)
-    src = local_src + shift
-    dst = local_dst + shift
-    outputs = (first_node[:, None] + N_INPUTS + np.arange(k)).reshape(-1)
-    # Inputs and constants (nodes without inputs) are on no cycle and need no distance.
-    has_inputs = np.bincount(dst, minlength=act.size) > 0
-    inner = has_inputs[src]
-    distance = _output_distances(src[inner], dst[inner], outputs, act.size, int(n_nodes.max()))
-    needed = distance >= 0
-    nodes = np.flatnonzero(needed & has_inputs)
-    constants = np.flatnonzero(~has_inputs & (act != INPUT_NODE))
-
-    # Layers, for needed nodes with inputs: counted back from the outputs, which are all in the
-    # last layer, so every edge between them points to a later layer.
-    layer = np.zeros(act.size, dtype=np.int64)
-    if nodes.size:
-        layer[nodes] = distance[nodes].max() + 1 - distance[nodes]
-
-    # Rows: inputs share rows 0-3, constants read row 4 or the bias row, and the other needed
-    # nodes follow, sorted by (layer, activation), else in node order.
-    key = layer[nodes] * len(ACTIVATIONS) + act[nodes]
-    order = _stable_order(key)
-    nodes, key = nodes[order], key[order]
-    row = np.zeros(act.size, dtype=np.int64)
-    row[first_node[:, None] + np.arange(N_INPUTS)] = np.arange(N_INPUTS)
-    row[constants] = _CONSTANT_ROW[act[constants]]
-    row[nodes] = _FIRST_NODE_ROW + np.arange(nodes.size)
-    node_layer = key // len(ACTIVATIONS)
-    n_layers = int(node_layer[-1]) if nodes.size else 0
-
-    # Edges to gather, layer by layer: the first edge (in edge-list order) into each node of
-    # the layer, in row order, then the later edges into the layer, in edge-list order.
-    edge_ids = np.arange(src.size)
-    first_edge = np.full(act.size, src.size)
-    np.minimum.at(first_edge, dst, edge_ids)
-    later = edge_ids[needed[dst] & (first_edge[dst] != edge_ids)]
-    later = later[_stable_order(layer[dst[later]])]
-    later_layer = layer[dst[later]]
-    layer_nodes = np.searchsorted(node_layer, np.arange(1, n_layers + 2))
-    layer_later = np.searchsorted(later_layer, np.arange(1, n_layers + 2))
-    gathered = np.empty(nodes.size + later.size, dtype=np.int64)
-    gathered[np.arange(nodes.size) + layer_later[node_layer - 1]] = first_edge[nodes]
-    gathered[np.arange(later.size) + layer_nodes[later_layer]] = later
-    later_first_row = _FIRST_NODE_ROW + layer_nodes[later_layer - 1]
-
-    groups = _runs(key)
-    layer_sizes = np.diff(layer_nodes)
+    fields = _fields(genomes)
+    (n_rows, layer_sizes, later_sizes, group_sizes, group_activations, groups_per_layer,
+     sources, weights, later_targets, output_rows) = layout_rows(
+        *fields, genomes[0].n_outputs, _CONSTANT_ROW
+    )  # fmt: skip
     return _Plan(
-        n_rows=_FIRST_NODE_ROW + nodes.size,
-        max_later=int(np.diff(layer_later).max(initial=0)),
+        n_rows=int(n_rows),
         layer_sizes=layer_sizes.tolist(),
-        later_sizes=np.diff(layer_later).tolist(),
-        group_sizes=np.diff(groups).tolist(),
-        group_activations=(key[groups[:-1]] % len(ACTIVATIONS)).tolist(),
-        groups_per_layer=np.bincount(node_layer[groups[:-1]] - 1, minlength=n_layers).tolist(),
-        sources=torch.from_numpy(row[src[gathered]]),
-        weights=torch.from_numpy(weight[gathered]).unsqueeze(1),
-        later_targets=torch.from_numpy(row[dst[later]] - later_first_row),
-        output_rows=torch.from_numpy(row[outputs]),
+        later_sizes=later_sizes.tolist(),
+        group_sizes=group_sizes.tolist(),
+        group_activations=group_activations.tolist(),
+        groups_per_layer=groups_per_layer.tolist(),
+        sources=torch.from_numpy(sources),
+        weights=torch.from_numpy(weights),
+        later_targets=torch.from_numpy(later_targets),
+        output_rows=torch.from_numpy(output_rows),
     )
 
 
@@ -511,47 +411,50 @@ _CONSTANT_ROW = np.array(
 def _steps(plan: _Plan, storage: torch.Tensor, width: int) -> tuple[torch.Tensor, list]:
     """Views of ``storage`` for evaluating ``plan`` on a chunk of ``width`` pixels.
 
-    Returns the ``(n_rows + max_later, width + pad)`` value buffer, with the zero row and the
-    padding zeroed, and per layer the tensors :func:`_run` uses, so the loop over pixel chunks
-    creates no views. A layer's later edges are gathered into the rows right after its own,
-    which the next layers overwrite only once they have been added.
+    Returns the ``(n_rows, width + pad)`` value buffer, with rows 0-4 zeroed (so the zero row
+    holds zeros), and per layer the tensors :func:`_run` uses, so the loop over pixel chunks
+    creates no views. The views come from a few splits of the buffer, which cost a fraction of
+    as many slices.
     """
     stride = width + _ROW_PAD
-    values = storage[: (plan.n_rows + plan.max_later) * stride].view(-1, stride)
-    values[:, width:].zero_()
-    values[_ZERO_ROW].zero_()
-    nodes = values[_FIRST_NODE_ROW : plan.n_rows]
+    values = storage[: plan.n_rows * stride].view(-1, stride)
+    values[:_FIRST_NODE_ROW].zero_()
+    body = values[_FIRST_NODE_ROW:]
+    layers = list(zip(plan.layer_sizes, plan.later_sizes, strict=True))
+    blocks = [n + n_later for n, n_later in layers]
+    regions = body.split_with_sizes(blocks)
+    node_and_later_rows = body.split_with_sizes(list(itertools.chain.from_iterable(layers)))
+    # Each layer's groups, then its later-edge rows (a run of no activation).
+    runs, start = [], 0
+    for n_groups, n_later in zip(plan.groups_per_layer, plan.later_sizes, strict=True):
+        runs += plan.group_sizes[start : start + n_groups]
+        runs.append(n_later)
+        start += n_groups
+    run_rows = body.split_with_sizes(runs)
+    sources = plan.sources.split_with_sizes(blocks)
+    weights = plan.weights.split_with_sizes(blocks)
+    later_targets = plan.later_targets.split_with_sizes(plan.later_sizes)
     # Most activations run over whole rows, padding included, as one block (which is cheaper
     # and splits across threads); the sigmoid runs row by row on the pixels only. Every step
     # works column by column, so whatever the padding comes to hold never reaches a pixel.
-    activations = [
-        (_ACTIVATE_INPLACE[a], rows if a in _WHOLE_ROWS else rows[:, :width])
-        for rows, a in zip(
-            nodes.split_with_sizes(plan.group_sizes), plan.group_activations, strict=True
-        )
-    ]
-    gathered = [n + n_later for n, n_later in zip(plan.layer_sizes, plan.later_sizes, strict=True)]
-    sources = plan.sources.split_with_sizes(gathered)
-    weights = plan.weights.split_with_sizes(gathered)
-    later_targets = plan.later_targets.split_with_sizes(plan.later_sizes)
     steps = []
-    end, group = _FIRST_NODE_ROW, 0
-    for i, (n, n_later) in enumerate(zip(plan.layer_sizes, plan.later_sizes, strict=True)):
-        region = values[end : end + n + n_later]
-        later = (region[:n], later_targets[i], region[n:]) if n_later else None
-        n_groups = plan.groups_per_layer[i]
-        # Every row this layer reads is below ``end``.
-        steps.append(
-            (
-                values[:end],
-                sources[i],
-                weights[i],
-                region,
-                later,
-                activations[group : group + n_groups],
-            )
+    end, group, run = _FIRST_NODE_ROW, 0, 0
+    for i, (n_groups, n_later) in enumerate(
+        zip(plan.groups_per_layer, plan.later_sizes, strict=True)
+    ):
+        acts = []
+        for a in plan.group_activations[group : group + n_groups]:
+            rows = run_rows[run]
+            acts.append((_ACTIVATE_INPLACE[a], rows if a in _WHOLE_ROWS else rows[:, :width]))
+            run += 1
+        later = (
+            (node_and_later_rows[2 * i], later_targets[i], node_and_later_rows[2 * i + 1])
+            if n_later
+            else None
         )
-        end, group = end + n, group + n_groups
+        # Every row this layer reads is below ``end``.
+        steps.append((values[:end], sources[i], weights[i], regions[i], later, acts))
+        end, group, run = end + blocks[i], group + n_groups, run + 1
     return values, steps
 
 
@@ -559,13 +462,13 @@ def _run(steps: list) -> None:
     """Evaluate every layer in order (inputs already in rows 0-3 of the value buffer)."""
     for below, sources, weights, region, later, acts in steps:
         # One gather brings the source of each node's first edge into the node's row and the
-        # sources of the later edges after them; gathering from the rows below the layer, not
-        # from the whole buffer, lets torch write straight into the rows.
+        # sources of the later edges into the rows after them; gathering from the rows below
+        # the layer, not from the whole buffer, lets torch write straight into the rows.
         torch.index_select(below, 0, sources, out=region)
         region.mul_(weights)
         if later is not None:
-            block, targets, terms = later
-            block.index_add_(0, targets, terms)
+            nodes, targets, terms = later
+            nodes.index_add_(0, targets, terms)
         for fn, view in acts:
             fn(view)
 
@@ -578,11 +481,14 @@ def _scratch(n: int) -> torch.Tensor:
 
     Reuse saves page faults: a fresh buffer of a few megabytes is often returned to the
     operating system when freed and faulted in again, page by page, on the next call, which
-    can cost as much as the whole evaluation.
+    can cost as much as the whole evaluation. A new buffer is zeroed, so that the row padding
+    only ever holds numbers the renderer computed (no stray NaN or subnormal bit patterns).
     """
     buffer = getattr(_scratch_space, "buffer", None)
     if buffer is None or buffer.numel() < n:
-        buffer = torch.empty(n, dtype=torch.float32)
+        # Grown to a power of two, so that populations growing generation after generation
+        # do not reallocate it every time.
+        buffer = torch.zeros(1 << (n - 1).bit_length(), dtype=torch.float32)
         _scratch_space.buffer = buffer
     return buffer[:n]
 
@@ -604,18 +510,19 @@ def render_cppns(
 ) -> torch.Tensor:
     """Evaluate a population of CPPNs of different topologies at every pixel, all at once.
 
-    Batching scheme (laid out by :func:`_plan` with vectorised numpy, once per call): the
-    nodes that some output depends on, of all genomes, are the rows of one float32 value
-    buffer of shape ``(rows, pixels)``; nodes no output needs are dropped. Rows 0-3 hold the
-    inputs, shared by every genome, and row 4 zeros: a node without inputs is the constant
-    ``activate(a, 0)``, 0 or 1, and is read from row 4 or the bias row. Then come the other
-    nodes layer by layer, a node's layer counted back from the outputs (all outputs in the last
-    layer) by its longest path to one, so that every edge points to a later layer. Within a
-    layer rows are sorted by activation.
+    Batching scheme (laid out once per call by :func:`layout_rows`, one compiled pass over
+    the genomes' arrays): the nodes that some output depends on, of all genomes, are the rows
+    of one float32 value buffer of shape ``(rows, pixels)``; nodes no output needs are
+    dropped. Rows 0-3 hold the inputs, shared by every genome, and row 4 zeros: a node without
+    inputs is the constant ``activate(a, 0)``, 0 or 1, and is read from row 4 or the bias row.
+    Then come the other nodes layer by layer, a node's layer counted back from the outputs (all
+    outputs in the last layer) by its longest path to one, so that every edge points to a
+    later layer. Within a layer rows are sorted by activation, and after them comes one row
+    per later edge into the layer (every edge but a node's first).
 
     Each layer is evaluated for all genomes at once: one ``index_select`` copies the source
-    row of the first edge into each node straight into the node's row, and the sources of the
-    later edges into the rows after them; one multiplication applies every edge's weight; one
+    row of each node's first edge straight into the node's row, and the source of each later
+    edge into the edge's row; one multiplication applies every edge's weight; one
     ``index_add_`` adds the later terms to their nodes in edge-list order (so each node's sum
     is computed term by term exactly as a one-genome evaluation does); then each activation is
     applied in place to its slice of rows. The Python loop runs over layers (the depth of the
@@ -645,7 +552,8 @@ def render_cppns(
         ``(P, n_outputs, height, width)`` float32 output values, each in [-1, 1].
 
     Raises:
-        ValueError: If ``genomes`` is empty, mixes output counts, or a graph has a cycle.
+        ValueError: If ``genomes`` is empty, mixes output counts, or an output depends on a
+            cycle (a cycle that no output depends on is never evaluated).
     """
     return _render(genomes, height, width, max_elements)
 
@@ -675,7 +583,7 @@ def _render(
     coords = _cached_inputs(height, width)
     pixels = height * width
     chunk = _chunk_size(pixels, plan.n_rows, max_elements)
-    storage = _scratch((plan.n_rows + plan.max_later) * (chunk + _ROW_PAD))
+    storage = _scratch(plan.n_rows * (chunk + _ROW_PAD))
     out = torch.empty(len(genomes) * k, pixels, dtype=torch.float32)
     built = 0
     for start in range(0, pixels, chunk):
@@ -694,14 +602,9 @@ def _render(
     return out.view(len(genomes), k, height, width)
 
 
-def _quantize_(x: torch.Tensor) -> torch.Tensor:
-    """In-place :func:`quantize` (the same operations, so the same results)."""
-    return x.clamp_(0.0, 1.0).mul_(255.0).round_().div_(255.0)
-
-
 def _gray_pixels_(values: torch.Tensor) -> None:
     """Raw outputs to grayscale pixels in place: ``quantize(|v|)``."""
-    _quantize_(values.abs_())
+    quantize_(values.abs_())
 
 
 @functools.cache
@@ -727,8 +630,8 @@ def _hsv_pixels_(values: torch.Tensor) -> None:
     h, s, v = values.unbind(1)
     level = h.abs_().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.int64).clamp_(0, 255)
     level = level.view(-1)
-    _quantize_(s.abs_())
-    _quantize_(v.abs_())
+    quantize_(s.abs_())
+    quantize_(v.abs_())
     vs = v * s
     factor = torch.empty_like(vs)
     # Red overwrites hue, green saturation, blue value: each is read for the last time before.
@@ -875,8 +778,9 @@ class CPPNEncoding:
 
         Every random number of the generation is drawn up front in a few array calls (all
         weights mutated in one tensor call, all activation redraws in one array, one row of
-        decisions and choices per child); what remains per child is the graph edit itself.
-        ``generation`` is accepted for interface compatibility.
+        decisions and choices per child); the graph edits then run compiled, child after
+        child, on the parents' arrays (:func:`edit_graphs`). ``generation`` is accepted for
+        interface compatibility.
         """
         del generation
         n = len(parents)
@@ -884,55 +788,39 @@ class CPPNEncoding:
             return []
         rng = rngs.numpy
         low, high = self.weight_range
-        edge_counts = [g.n_edges for g in parents]
-        flat = polynomial_mutation(
-            torch.from_numpy(np.concatenate([g.weights for g in parents])),
+        fields = _fields(parents)
+        weights = polynomial_mutation(
+            torch.tensor(fields.weights),
             low=low,
             high=high,
             eta=self.eta,
             rate=self.weight_rate,
             generator=rngs.torch,
         ).numpy()
-        weights = flat.tolist()
-        activations = self._mutate_activations(parents, rng).tolist()
-        edge_ends = np.cumsum(edge_counts).tolist()
-        node_ends = np.cumsum([g.n_nodes for g in parents]).tolist()
+        activations = self._mutate_activations(fields, rng)
         rates = (
             self.add_connection_rate,
             self.delete_connection_rate,
             self.add_node_rate,
             self.delete_node_rate,
         )
-        happens = (rng.random((n, 4)) < np.asarray(rates)).tolist()
-        picks = rng.random((n, 5)).tolist()
-        new_weights = rng.uniform(low, high, size=n).tolist()
-        new_activations = rng.integers(0, len(ACTIVATIONS), size=n).tolist()
-        graphs, e0, n0 = [], 0, 0
-        for i, parent in enumerate(parents):
-            e1, n1 = edge_ends[i], node_ends[i]
-            edits = _Edits(*happens[i], *picks[i], new_weights[i], new_activations[i])
-            graphs.append(
-                _edit_graph(
-                    activations[n0:n1],
-                    parent.sources.tolist(),
-                    parent.targets.tolist(),
-                    weights[e0:e1],
-                    parent.n_outputs,
-                    edits,
-                )  # fmt: skip
-            )
-            e0, n0 = e1, n1
-        return CPPNGenome._many_unchecked(graphs, self.n_outputs)
+        happens = rng.random((n, 4)) < np.asarray(rates)
+        picks = rng.random((n, 5))
+        new_weights = rng.uniform(low, high, size=n)
+        new_activations = rng.integers(0, len(ACTIVATIONS), size=n)
+        children = edit_graphs(
+            activations, fields.sources, fields.targets, weights, fields.n_nodes,
+            fields.n_edges, self.n_outputs, happens, picks, new_weights, new_activations,
+        )  # fmt: skip
+        return CPPNGenome._many_unchecked(_Fields(*children), self.n_outputs)
 
-    def _mutate_activations(
-        self, parents: Sequence[CPPNGenome], rng: np.random.Generator
-    ) -> np.ndarray:
+    def _mutate_activations(self, fields: _Fields, rng: np.random.Generator) -> np.ndarray:
         """All parents' activations, concatenated, each mutable node redrawn at its rate.
 
         Hidden nodes are always mutable, outputs unless their activation is fixed.
         """
-        acts = np.concatenate([g.activations for g in parents])
-        counts = np.asarray([g.n_nodes for g in parents])
+        acts = fields.activations.copy()
+        counts = fields.n_nodes
         first = N_INPUTS if self.output_activation is None else N_INPUTS + self.n_outputs
         index_in_genome = np.arange(acts.size) - np.repeat(np.cumsum(counts) - counts, counts)
         redraw = (index_in_genome >= first) & (rng.random(acts.size) < self.activation_rate)
@@ -982,85 +870,3 @@ class CPPNEncoding:
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"CPPNEncoding({settings})"
-
-
-class _Edits(NamedTuple):
-    """One child's structural mutations: whether each happens and the uniform draws it uses."""
-
-    add_connection: bool
-    delete_connection: bool
-    add_node: bool
-    delete_node: bool
-    source_pick: float
-    target_pick: float
-    deleted_edge_pick: float
-    split_edge_pick: float
-    deleted_node_pick: float
-    new_weight: float
-    new_activation: int
-
-
-def _choice(pick: float, n: int) -> int:
-    """The index in ``range(n)`` that a uniform draw ``pick`` in [0, 1) selects."""
-    return min(int(pick * n), n - 1)
-
-
-def _edit_graph(
-    act: list[int],
-    src: list[int],
-    tgt: list[int],
-    w: list[float],
-    n_outputs: int,
-    edits: _Edits,
-) -> tuple[list[int], list[int], list[int], list[float]]:
-    """Apply the structural mutations, in the released code's order, to one genome's lists."""
-    first_hidden = N_INPUTS + n_outputs
-    if edits.add_connection:
-        # A source is an input or a hidden node; a target any non-input node that is not one
-        # of the source's ancestors, so the graph stays acyclic.
-        s = _choice(edits.source_pick, len(act) - n_outputs)
-        s = s if s < N_INPUTS else s + n_outputs
-        banned = _ancestors(s, src, tgt)
-        avail = [v for v in range(N_INPUTS, len(act)) if v not in banned]
-        if avail:
-            src.append(s)
-            tgt.append(avail[_choice(edits.target_pick, len(avail))])
-            w.append(edits.new_weight)
-
-    if edits.delete_connection and src:
-        e = _choice(edits.deleted_edge_pick, len(src))
-        del src[e], tgt[e], w[e]
-
-    if edits.add_node and src:
-        e = _choice(edits.split_edge_pick, len(src))
-        a, b, we = src.pop(e), tgt.pop(e), w.pop(e)
-        new = len(act)
-        act.append(edits.new_activation)
-        src += [a, new]
-        tgt += [new, b]
-        w += [we, we]
-
-    if edits.delete_node and len(act) > first_hidden:
-        v = first_hidden + _choice(edits.deleted_node_pick, len(act) - first_hidden)
-        keep = [i for i in range(len(src)) if src[i] != v and tgt[i] != v]
-        src = [s - (s > v) for s in (src[i] for i in keep)]
-        tgt = [t - (t > v) for t in (tgt[i] for i in keep)]
-        w = [w[i] for i in keep]
-        del act[v]
-
-    return act, src, tgt, w
-
-
-def _ancestors(node: int, sources: list[int], targets: list[int]) -> set[int]:
-    """``node`` and every node with a path to it."""
-    parents: dict[int, list[int]] = {}
-    for s, t in zip(sources, targets, strict=True):
-        parents.setdefault(t, []).append(s)
-    seen = {node}
-    stack = [node]
-    while stack:
-        for p in parents.get(stack.pop(), ()):
-            if p not in seen:
-                seen.add(p)
-                stack.append(p)
-    return seen

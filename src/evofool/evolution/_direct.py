@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from evofool.evolution._operators import hsv_to_rgb, polynomial_mutation, quantize
+from evofool.evolution._operators import hsv_to_rgb, polynomial_mutation, quantize, quantize_
 from evofool.evolution._random import Rngs
 
 COLORS = ("gray", "hsv")
@@ -112,7 +112,7 @@ class DirectEncoding:
                 f"genomes must have shape (n, {', '.join(map(str, self.image_shape))}), "
                 f"got {tuple(genomes.shape)}"
             )
-        pixels = quantize(genomes / 255.0)
+        pixels = quantize_(genomes / 255.0)  # one new tensor, then in place
         if self.color == "hsv":
             pixels = quantize(hsv_to_rgb(pixels))
         return pixels

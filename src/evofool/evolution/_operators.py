@@ -166,3 +166,8 @@ def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
 def quantize(images: torch.Tensor) -> torch.Tensor:
     """Round [0, 1] pixels to whole 8-bit levels ``k / 255`` (what a PNG would store)."""
     return (images.clamp(0.0, 1.0) * 255.0).round() / 255.0
+
+
+def quantize_(images: torch.Tensor) -> torch.Tensor:
+    """In-place :func:`quantize` (the same operations, so the same results)."""
+    return images.clamp_(0.0, 1.0).mul_(255.0).round_().div_(255.0)
