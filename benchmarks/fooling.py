@@ -140,6 +140,9 @@ class TimedEncoding:
     def random(self, n: int, rngs: Rngs) -> Any:
         return self._timed("random", self.inner.random, n, rngs)
 
+    def take(self, genomes: Sequence[Any], index: np.ndarray) -> Any:
+        return self._timed("stack", self.inner.take, genomes, index)
+
     def stack(self, genomes: Sequence[Any]) -> Any:
         return self._timed("stack", self.inner.stack, genomes)
 
@@ -163,8 +166,9 @@ def bench_map_elites(
     """Run MAP-Elites with ask / score / tell and time every phase of the measured generations.
 
     ``ask`` is split with :class:`TimedEncoding` into parent selection (drawing parents and the
-    archive's genome list), ``stack``, ``mutate`` and ``render``; ``forward`` is the scorer
-    call (``softmax_scorer``, one batch); ``tell`` is the archive insertion and bookkeeping.
+    archive's genome list), ``stack`` (gathering the picked elites: ``take``), ``mutate`` and
+    ``render``; ``forward`` is the scorer call (``softmax_scorer``, one batch); ``tell`` is the
+    archive insertion and bookkeeping.
 
     The measured generations come in ``blocks`` blocks, each right after a timing of the pure
     forward pass at the same batch size, so both see the same machine state (its speed drifts

@@ -450,3 +450,9 @@ def test_config_round_trip_and_bad_arguments():
     ]:
         with pytest.raises(ValueError, match=name):
             CPPNEncoding(**kwargs)
+
+
+def test_take_gives_the_picked_genomes_in_order():
+    enc, pop = _evolved_population(n=5, rounds=3)
+    taken = enc.take(pop[:3], np.array([2, 2, 0]))
+    assert taken == [pop[2], pop[2], pop[0]] and taken[0] is pop[2]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -60,3 +61,10 @@ def test_config_round_trip_and_bad_arguments():
     ]:
         with pytest.raises(ValueError, match=name):
             DirectEncoding(**kwargs)
+
+
+def test_take_gives_the_stack_of_the_picked_genomes():
+    enc = DirectEncoding(4, 3)
+    pool = list(enc.random(3, Rngs(2)))
+    index = np.array([2, 0, 2, 1, 1])
+    assert torch.equal(enc.take(pool, index), enc.stack([pool[i] for i in index]))

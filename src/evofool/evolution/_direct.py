@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from evofool.evolution._operators import hsv_to_rgb, polynomial_mutation, quantize, quantize_
@@ -120,6 +121,14 @@ class DirectEncoding:
     def stack(self, genomes: Sequence[torch.Tensor]) -> torch.Tensor:
         """Stack single genomes ``(C, H, W)`` into a population ``(n, C, H, W)``."""
         return torch.stack(list(genomes), 0)
+
+    def take(self, genomes: Sequence[torch.Tensor], index: np.ndarray) -> torch.Tensor:
+        """The population ``(len(index), C, H, W)`` of ``genomes[i]`` for each ``i`` in ``index``.
+
+        The few distinct genomes are stacked once and then gathered, which is cheaper than
+        stacking one tensor per pick.
+        """
+        return self.stack(genomes)[torch.from_numpy(np.asarray(index, dtype=np.int64))]
 
     def genome_to_state(self, genome: torch.Tensor) -> torch.Tensor:
         """A saveable copy of one genome."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from evofool.evolution._cppn import CPPNEncoding
@@ -41,6 +42,10 @@ class Encoding(Protocol):
 
     def stack(self, genomes: Sequence[Any]) -> Any:
         """Make a population from single genomes."""
+        ...
+
+    def take(self, genomes: Sequence[Any], index: np.ndarray) -> Any:
+        """A population of ``genomes[i]`` for each ``i`` in ``index`` (repeats allowed)."""
         ...
 
     def genome_to_state(self, genome: Any) -> Any:

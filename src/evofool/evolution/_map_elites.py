@@ -159,7 +159,7 @@ class MapElites:
             filled = self.archive.filled_classes
             picks = self.rngs.numpy.integers(0, len(filled), size=self.batch_size)
             elites = self.archive.genomes
-            parents = self.encoding.stack([elites[filled[i]] for i in picks.tolist()])
+            parents = self.encoding.take([elites[c] for c in filled], picks)
             children = self.encoding.mutate(parents, generation=self.generation, rngs=self.rngs)
         images = self.encoding.render(children)
         self._pending = (children, images)
