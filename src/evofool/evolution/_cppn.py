@@ -17,15 +17,17 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from evofool.evolution._cppn_graphs import FIRST_NODE_ROW, edit_graphs, layout_rows
+from evofool.evolution._cppn_graphs import (
+    ACTIVATIONS,
+    FIRST_NODE_ROW,
+    INPUTS,
+    N_INPUTS,
+    edit_graphs,
+    layout_rows,
+)
 from evofool.evolution._operators import polynomial_mutation, quantize_
 from evofool.evolution._random import Rngs
 
-#: Activation functions in the order of the released code's enum (Sferes ``nn2/af_cppn.hpp``).
-ACTIVATIONS = ("sine", "sigmoid", "gaussian", "linear")
-#: Network inputs, in node order: column x, row y, distance from the centre d, and a bias of 1.
-INPUTS = ("x", "y", "d", "bias")
-N_INPUTS = len(INPUTS)
 INPUT_NODE = -1  # activation id of an input node (no activation, the value is the input)
 
 
@@ -302,8 +304,6 @@ def _fields(genomes: Sequence[CPPNGenome]) -> _Fields:
 _BIAS_ROW = INPUTS.index("bias")
 #: Row of the value buffer holding zeros.
 _ZERO_ROW = N_INPUTS
-#: First row of the value buffer holding a computed node.
-_FIRST_NODE_ROW = FIRST_NODE_ROW
 #: Unused floats after each row of the value buffer, so a block of rows is never one flat run.
 _ROW_PAD = 16
 #: Pixel chunks, when an image is cut, are a multiple of this many pixels.
@@ -418,8 +418,8 @@ def _steps(plan: _Plan, storage: torch.Tensor, width: int) -> tuple[torch.Tensor
     """
     stride = width + _ROW_PAD
     values = storage[: plan.n_rows * stride].view(-1, stride)
-    values[:_FIRST_NODE_ROW].zero_()
-    body = values[_FIRST_NODE_ROW:]
+    values[:FIRST_NODE_ROW].zero_()
+    body = values[FIRST_NODE_ROW:]
     layers = list(zip(plan.layer_sizes, plan.later_sizes, strict=True))
     blocks = [n + n_later for n, n_later in layers]
     regions = body.split_with_sizes(blocks)
@@ -438,7 +438,7 @@ def _steps(plan: _Plan, storage: torch.Tensor, width: int) -> tuple[torch.Tensor
     # and splits across threads); the sigmoid runs row by row on the pixels only. Every step
     # works column by column, so whatever the padding comes to hold never reaches a pixel.
     steps = []
-    end, group, run = _FIRST_NODE_ROW, 0, 0
+    end, group, run = FIRST_NODE_ROW, 0, 0
     for i, (n_groups, n_later) in enumerate(
         zip(plan.groups_per_layer, plan.later_sizes, strict=True)
     ):

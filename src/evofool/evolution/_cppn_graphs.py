@@ -4,8 +4,8 @@ Two passes over a whole population: :func:`layout_rows` lays out every node that
 needs, of all genomes, as a row of the value buffer that
 :func:`evofool.evolution.render_cppns` evaluates layer by layer, and lists what each row
 gathers; :func:`edit_graphs` applies each child's structural mutations to its parent's
-graph. Vectorised numpy does the first in one pass per layer of depth and a hundred or so
-calls in all, and Python does the second in lists, child by child. Inner loops are written
+graph. In vectorised numpy the first takes one pass per layer of depth and some 130 calls in
+all, and in Python the second edits lists, child by child. Inner loops are written
 without data-dependent branches where that measured faster: their conditions follow the
 graphs, which no branch predictor learns. Compiled on first use and cached on disk.
 """
@@ -15,10 +15,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Rows 0-3 hold the inputs (x, y, d, bias), row 4 zeros; computed nodes start at row 5.
-N_INPUTS = 4
+#: Activation functions in the order of the released code's enum (Sferes ``nn2/af_cppn.hpp``).
+ACTIVATIONS = ("sine", "sigmoid", "gaussian", "linear")
+#: Network inputs, in node order: column x, row y, distance from the centre d, and a bias of 1.
+INPUTS = ("x", "y", "d", "bias")
+N_INPUTS = len(INPUTS)
+N_ACTIVATIONS = len(ACTIVATIONS)
+#: First row of the value buffer holding a computed node (rows 0-3 hold the inputs, row 4 zeros).
 FIRST_NODE_ROW = N_INPUTS + 1
-N_ACTIVATIONS = 4
 
 _jit = numba.njit(cache=True, nogil=True)
 
@@ -39,7 +43,7 @@ def _distances(local_src, local_dst, n_nodes, n_edges, k):
         ValueError: If an output depends on a cycle.
     """
     n_max = n_nodes.max()
-    first_edge = np.empty(n_max, np.int32)
+    has_inputs = np.empty(n_max, np.bool_)
     dist = np.empty(n_max + 1, np.int32)  # and a slot for edges that do not count
     counted_src = np.empty(max(n_edges.max(), 1), np.int32)
     distance = np.empty(n_nodes.sum(), np.int32)
@@ -50,17 +54,16 @@ def _distances(local_src, local_dst, n_nodes, n_edges, k):
     for g in range(n_nodes.size):
         n, e1 = n_nodes[g], e0 + n_edges[g]
         for v in range(n):
-            first_edge[v] = -1
+            has_inputs[v] = False
             dist[v] = -1
         for c in range(k):
             dist[N_INPUTS + c] = 0
         for e in range(e0, e1):
-            t = local_dst[e]
-            is_first[e] = first_edge[t] < 0
-            first_edge[t] = e if first_edge[t] < 0 else first_edge[t]
+            is_first[e] = not has_inputs[local_dst[e]]
+            has_inputs[local_dst[e]] = True
         for e in range(e0, e1):
             s = local_src[e]
-            counted_src[e - e0] = s if first_edge[s] >= 0 else n
+            counted_src[e - e0] = s if has_inputs[s] else n
         for _ in range(n + 1):
             changed = False
             for e in range(e0, e1):
@@ -74,7 +77,7 @@ def _distances(local_src, local_dst, n_nodes, n_edges, k):
         else:
             raise ValueError("a CPPN graph has a cycle that an output depends on")
         for v in range(n):
-            distance[v0 + v] = dist[v] if first_edge[v] >= 0 else -1
+            distance[v0 + v] = dist[v] if has_inputs[v] else -1
         v0, e0 = v0 + n, e1
     return distance, is_first
 
@@ -120,14 +123,23 @@ def _layer_sizes(group, group_end, local_dst, n_nodes, n_edges, is_first):
 
 
 @_jit
-def _node_rows(act, n_nodes, group, group_end, layer_sizes, later_sizes, constant_row):
-    """The row of every node: its own, an input row, or the row of its constant."""
-    # Per layer, the shift from a node's place in group order to its row.
-    node_shift = np.empty(layer_sizes.size, np.int64)
-    n_later = 0
+def _layer_starts(layer_sizes, later_sizes):
+    """Each layer's first row, and the number of later-edge rows before it.
+
+    One entry more each: the number of rows and of later-edge rows in all.
+    """
+    first_row = np.empty(layer_sizes.size + 1, np.int64)
+    later_before = np.empty(layer_sizes.size + 1, np.int64)
+    first_row[0], later_before[0] = FIRST_NODE_ROW, 0
     for i in range(layer_sizes.size):
-        node_shift[i] = FIRST_NODE_ROW + n_later
-        n_later += later_sizes[i]
+        first_row[i + 1] = first_row[i] + layer_sizes[i] + later_sizes[i]
+        later_before[i + 1] = later_before[i] + later_sizes[i]
+    return first_row, later_before
+
+
+@_jit
+def _node_rows(act, n_nodes, group, group_end, later_before, constant_row):
+    """The row of every node: its own, an input row, or the row of its constant."""
     row = np.empty(act.size, np.int64)
     fill = group_end[:-1].copy()
     v = 0
@@ -136,7 +148,8 @@ def _node_rows(act, n_nodes, group, group_end, layer_sizes, later_sizes, constan
             # Its own row, an input row, or its constant's (also for a node no output needs,
             # whose row nobody reads); branch-free, as in _distances.
             b = max(group[v], 0)
-            own = node_shift[b // N_ACTIVATIONS] + fill[b]
+            # A node's place in group order, shifted past the later-edge rows before its layer.
+            own = FIRST_NODE_ROW + later_before[b // N_ACTIVATIONS] + fill[b]
             fill[b] += group[v] >= 0
             other = local if local < N_INPUTS else constant_row[max(act[v], 0)]
             row[v] = own if group[v] >= 0 else other
@@ -146,26 +159,26 @@ def _node_rows(act, n_nodes, group, group_end, layer_sizes, later_sizes, constan
 
 @_jit
 def _gathered(
-    local_src, local_dst, weight, n_nodes, n_edges, is_first, group, row, layer_sizes, later_sizes
+    local_src,
+    local_dst,
+    weight,
+    n_nodes,
+    n_edges,
+    is_first,
+    group,
+    row,
+    layer_sizes,
+    first_row,
+    later_before,
 ):
     """What each row gathers (its source row and weight), and each later edge's node."""
-    n_layers = layer_sizes.size
-    # Per layer: its first row, the next free later-edge row, and the shift from a later-edge
-    # row to the later edge's index.
-    layer_first = np.empty(n_layers, np.int64)
-    next_later = np.empty(n_layers, np.int64)
-    later_shift = np.empty(n_layers, np.int64)
-    row_at, n_later = FIRST_NODE_ROW, 0
-    for i in range(n_layers):
-        layer_first[i] = row_at
-        row_at += layer_sizes[i]
-        next_later[i] = row_at
-        later_shift[i] = row_at - n_later
-        row_at += later_sizes[i]
-        n_later += later_sizes[i]
-    sources = np.empty(row_at - FIRST_NODE_ROW, np.int64)
-    weights = np.empty((row_at - FIRST_NODE_ROW, 1), np.float32)
-    later_targets = np.empty(n_later, np.int64)
+    # Per layer: the next free later-edge row, and the shift from a later-edge row to the
+    # later edge's index.
+    next_later = first_row[:-1] + layer_sizes
+    later_shift = next_later - later_before[:-1]
+    sources = np.empty(first_row[-1] - FIRST_NODE_ROW, np.int64)
+    weights = np.empty((first_row[-1] - FIRST_NODE_ROW, 1), np.float32)
+    later_targets = np.empty(later_before[-1], np.int64)
     v0, e = 0, 0
     for g in range(n_nodes.size):
         for _ in range(n_edges[g]):
@@ -177,12 +190,12 @@ def _gathered(
                     i = group[t] // N_ACTIVATIONS
                     r = next_later[i]
                     next_later[i] += 1
-                    later_targets[r - later_shift[i]] = row[t] - layer_first[i]
+                    later_targets[r - later_shift[i]] = row[t] - first_row[i]
                 sources[r - FIRST_NODE_ROW] = row[v0 + local_src[e]]
                 weights[r - FIRST_NODE_ROW, 0] = weight[e]
             e += 1
         v0 += n_nodes[g]
-    return row_at, sources, weights, later_targets
+    return sources, weights, later_targets
 
 
 @_jit
@@ -250,22 +263,15 @@ def layout_rows(act, local_src, local_dst, weight, n_nodes, n_edges, k, constant
     distance, is_first = _distances(local_src, local_dst, n_nodes, n_edges, k)
     group, group_end = _groups(act, distance)
     layer_sizes, later_sizes = _layer_sizes(group, group_end, local_dst, n_nodes, n_edges, is_first)
-    row = _node_rows(act, n_nodes, group, group_end, layer_sizes, later_sizes, constant_row)
-    n_rows, sources, weights, later_targets = _gathered(
-        local_src,
-        local_dst,
-        weight,
-        n_nodes,
-        n_edges,
-        is_first,
-        group,
-        row,
-        layer_sizes,
-        later_sizes,
-    )
+    first_row, later_before = _layer_starts(layer_sizes, later_sizes)
+    row = _node_rows(act, n_nodes, group, group_end, later_before, constant_row)
+    sources, weights, later_targets = _gathered(
+        local_src, local_dst, weight, n_nodes, n_edges, is_first, group, row, layer_sizes,
+        first_row, later_before,
+    )  # fmt: skip
     group_sizes, group_activations, groups_per_layer = _group_runs(group_end, layer_sizes.size)
     return (
-        n_rows,
+        first_row[-1],
         layer_sizes,
         later_sizes,
         group_sizes,
