@@ -363,16 +363,23 @@ def main() -> None:
     batches = sorted(set(args.batches) | {args.population})
     forward = bench_forward(model, batches, args.population, args.min_time)
     best = max((r for r in forward if "forward" in r["what"]), key=lambda r: r["images_per_s"])
-    print_table("LeNet forward throughput", forward, ["what", "batch", "images_per_s",
-                                                      "ms_per_batch"])  # fmt: skip
+    print_table(
+        "LeNet forward throughput", forward, ["what", "batch", "images_per_s", "ms_per_batch"]
+    )
     print(f"\nbest batch: {best['batch']} ({best['images_per_s']} images/s)")
 
     runs = []
     for encoding in (DirectEncoding(), CPPNEncoding()):
         row = bench_map_elites(
-            model, encoding, args.population, args.warmup, args.generations, args.seed,
-            blocks=args.blocks, min_time=args.min_time,
-        )  # fmt: skip
+            model,
+            encoding,
+            args.population,
+            args.warmup,
+            args.generations,
+            args.seed,
+            blocks=args.blocks,
+            min_time=args.min_time,
+        )
         row["ratio_to_best_forward"] = round(row["images_per_s"] / best["images_per_s"], 3)
         row["goal"] = GOALS[encoding.name]
         row["meets_goal"] = row["ratio_to_forward_at_population"] >= row["goal"]
@@ -381,18 +388,31 @@ def main() -> None:
         f"MAP-Elites images/s vs forward at batch {args.population} (timed before each block; "
         f"best batch {best['batch']}: {best['images_per_s']}/s)",
         runs,
-        ["encoding", "generations", "images_per_s", "forward_images_per_s",
-         "ratio_to_forward_at_population",
-         "ratio_to_best_forward", "goal", "meets_goal", "ms_per_generation",
-         "ms_per_generation_first_last"],
-    )  # fmt: skip
+        [
+            "encoding",
+            "generations",
+            "images_per_s",
+            "forward_images_per_s",
+            "ratio_to_forward_at_population",
+            "ratio_to_best_forward",
+            "goal",
+            "meets_goal",
+            "ms_per_generation",
+            "ms_per_generation_first_last",
+        ],
+    )
     phases = list(runs[0]["ms"])
     print_table(
         "Milliseconds per generation by phase (share of the total)",
-        [{"encoding": r["encoding"], **{k: f"{r['ms'][k]:.3f} ({100 * r['share'][k]:.0f}%)"
-                                        for k in phases}} for r in runs],
+        [
+            {
+                "encoding": r["encoding"],
+                **{k: f"{r['ms'][k]:.3f} ({100 * r['share'][k]:.0f}%)" for k in phases},
+            }
+            for r in runs
+        ],
         ["encoding", *phases],
-    )  # fmt: skip
+    )
     cppn = runs[1]
     print(
         f"\nCPPN after generation {cppn['generation_reached']}: last children have "
@@ -404,9 +424,14 @@ def main() -> None:
     print_table(
         "Best confidence per class after the measured generations (informative)",
         runs,
-        ["encoding", "generation_reached", "filled_classes", "median_best_confidence",
-         "min_best_confidence"],
-    )  # fmt: skip
+        [
+            "encoding",
+            "generation_reached",
+            "filled_classes",
+            "median_best_confidence",
+            "min_best_confidence",
+        ],
+    )
 
     renders = [
         bench_render(CPPNEncoding(), args.genomes, args.mutation_rounds, args.seed, args.min_time)
@@ -419,10 +444,22 @@ def main() -> None:
     print_table(
         "CPPN rendering: batched render_cppns vs one genome at a time",
         renders,
-        ["image", "genomes", "mean_hidden_nodes", "mean_edges", "max_depth", "batched_ms",
-         "reference_ms", "speedup", "goal", "encoding_render_ms", "max_abs_diff",
-         "pixel_levels_differing", "same_images"],
-    )  # fmt: skip
+        [
+            "image",
+            "genomes",
+            "mean_hidden_nodes",
+            "mean_edges",
+            "max_depth",
+            "batched_ms",
+            "reference_ms",
+            "speedup",
+            "goal",
+            "encoding_render_ms",
+            "max_abs_diff",
+            "pixel_levels_differing",
+            "same_images",
+        ],
+    )
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
     result = {

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evofool.attacks import AttackConfig, one_pixel_attack
+from evofool.attacks import AttackSettings, one_pixel_attack
 from evofool.attacks._one_pixel import active_set_size
 from evofool.data import prepare_dataset, to_float
 from evofool.models import count_parameters, load_model
@@ -51,7 +51,7 @@ OUT = REPO / "benchmarks" / "results" / "one_pixel.json"
 CIFAR_ARCHS = ("allconv", "nin", "vgg16")
 FORWARD_BATCHES = (32, 64, 128, 256, 400, 512)
 ENGINE_BATCHES = (64, 128, 256, 400, 512)
-_ENGINE = AttackConfig(targeted=False)
+_ENGINE = AttackSettings(targeted=False)
 #: The engine's default (forward_batch, fitness dtype, memory format): "defaults" in the tables.
 DEFAULT_SETTING = (_ENGINE.forward_batch, _ENGINE.fitness_dtype, "contiguous")
 TORCHATTACKS_INF_BATCH = 128  # torchattacks' documented default
@@ -253,9 +253,12 @@ def forward_table(
                         "images_per_second": round(rate, 1),
                     }
                 )
-            log(f"  forward {memory_format} {dtype}: " + ", ".join(
-                f"{r['batch']}: {r['images_per_second']:.0f}/s" for r in rows[-len(batches):]
-            ))  # fmt: skip
+            log(
+                f"  forward {memory_format} {dtype}: "
+                + ", ".join(
+                    f"{r['batch']}: {r['images_per_second']:.0f}/s" for r in rows[-len(batches) :]
+                )
+            )
     return rows
 
 
@@ -361,8 +364,11 @@ def engine_throughput(
     rows.append(one(best_fb, "float32", "channels_last"))
     rows.append(one(best_fb, "bfloat16", "channels_last"))
     fastest = max(rows, key=lambda r: r["queries_per_second"])
-    rows.append(one(fastest["forward_batch"], fastest["fitness_dtype"], fastest["memory_format"],
-                    reuse=True))  # fmt: skip
+    rows.append(
+        one(
+            fastest["forward_batch"], fastest["fitness_dtype"], fastest["memory_format"], reuse=True
+        )
+    )
     return rows
 
 
@@ -624,18 +630,31 @@ def side_by_side(
         batch, dtype, memory_format = fastest
         rows.append(
             run_ours(
-                model, images, labels, ids, args, limit, forward_batch=batch, dtype=dtype,
+                model,
+                images,
+                labels,
+                ids,
+                args,
+                limit,
+                forward_batch=batch,
+                dtype=dtype,
                 memory_format=memory_format,
             )
-        )  # fmt: skip
+        )
     best_fp32 = best_float32_batch(engine)
     if best_fp32 is not None and best_fp32 != DEFAULT_SETTING[0]:
         rows.append(
             run_ours(
-                model, images, labels, ids, args, limit, forward_batch=best_fp32,
+                model,
+                images,
+                labels,
+                ids,
+                args,
+                limit,
+                forward_batch=best_fp32,
                 reuse_scores=False,
             )
-        )  # fmt: skip
+        )
     ours = list(rows)
     peers: list[dict] = []
     if not args.skip_peers:

@@ -49,10 +49,12 @@ STAGES = {
     "one-pixel": ["select_attack_images", "attack_one_pixel"],
     "fooling": ["evolve_fooling_images", "transfer_fooling_images", "ascend_gradient"],
     "retraining": [
-        "evolve_retraining_runs", "extend_retraining_dataset", "retrain_model",
+        "evolve_retraining_runs",
+        "extend_retraining_dataset",
+        "retrain_model",
         "evaluate_retraining_round",
     ],
-}  # fmt: skip
+}
 
 
 def log(message: str) -> None:
@@ -74,10 +76,24 @@ def job_counts(overlay: Path) -> dict[str, int]:
     """Jobs per rule of the overlay's whole DAG, from ``snakemake -n`` in an empty directory."""
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--quiet",
-             "rules", "--directory", tmp, "--configfile", str(overlay)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "-s",
+                str(REPO / "Snakefile"),
+                "-n",
+                "--quiet",
+                "rules",
+                "--directory",
+                tmp,
+                "--configfile",
+                str(overlay),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     counts = {}
     for line in proc.stdout.splitlines():
         m = re.fullmatch(r"([a-z_]+)\s+(\d+)", line.strip())
@@ -230,10 +246,16 @@ def estimate(
     for rule, jobs in sorted(counts.items()):
         seconds = per_job.get(rule, 0.0) + measured["startup_s"]
         stage = next((s for s, rules in STAGES.items() if rule in rules), "tables and figures")
-        rows.append({
-            "stage": stage, "rule": rule, "jobs": jobs, "seconds_per_job": seconds,
-            "hours": jobs * seconds / 3600, "how": notes.get(rule, "start-up only"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "stage": stage,
+                "rule": rule,
+                "jobs": jobs,
+                "seconds_per_job": seconds,
+                "hours": jobs * seconds / 3600,
+                "how": notes.get(rule, "start-up only"),
+            }
+        )
     return rows, measured
 
 
@@ -273,9 +295,14 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "configfile": str(args.configfile), "device": args.device, "threads": args.threads,
-        "jobs": counts, "rows": rows, "measured": measured, **environment(),
-    }  # fmt: skip
+        "configfile": str(args.configfile),
+        "device": args.device,
+        "threads": args.threads,
+        "jobs": counts,
+        "rows": rows,
+        "measured": measured,
+        **environment(),
+    }
     OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
     log(f"wrote {OUT}")
 

@@ -32,10 +32,22 @@ def _snakemake(tmp: str, cores: int, *extra: str) -> float:
     """Run the default study in ``tmp`` and return the wall time in seconds."""
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores",
-         str(cores), "--directory", tmp, "-q", *extra],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--cores",
+            str(cores),
+            "--directory",
+            tmp,
+            "-q",
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -67,13 +79,24 @@ def bench_default(cores: int, workdir: Path | None = None) -> list[dict]:
         rows.append(
             {"what": f"data and training stage, --cores {cores}", "wall_seconds": round(stage, 1)}
         )
-        rows.append({"what": f"whole default study ({jobs} jobs), --cores {cores}",
-                     "wall_seconds": round(stage + rest, 1)})  # fmt: skip
+        rows.append(
+            {
+                "what": f"whole default study ({jobs} jobs), --cores {cores}",
+                "wall_seconds": round(stage + rest, 1),
+            }
+        )
         return rows
 
 
-def bench_cifar(npz_dir: Path, archs: list[str], width: float, epochs: int, train_size: int | None,
-                batch_size: int, lr: float) -> list[dict]:  # fmt: skip
+def bench_cifar(
+    npz_dir: Path,
+    archs: list[str],
+    width: float,
+    epochs: int,
+    train_size: int | None,
+    batch_size: int,
+    lr: float,
+) -> list[dict]:
     """Train each CIFAR-10 network on the npz files and record accuracy and time."""
     settings = {
         "source": "npz",
@@ -142,8 +165,15 @@ def main() -> None:
         rows = bench_default(args.cores, args.workdir)
     else:
         torch.set_num_threads(args.threads)
-        rows = bench_cifar(args.npz_dir, args.archs, args.width, args.epochs, args.train_size,
-                           args.batch_size, args.lr)  # fmt: skip
+        rows = bench_cifar(
+            args.npz_dir,
+            args.archs,
+            args.width,
+            args.epochs,
+            args.train_size,
+            args.batch_size,
+            args.lr,
+        )
     print_table(rows)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(OUT.read_text()) if OUT.exists() else {}

@@ -7,10 +7,14 @@ from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    wc = smk.wildcards
+    wildcards = smk.wildcards
     results = [AttackResult.from_dict(load_artifact(p)) for p in smk.input.shards]
     table = tidy(
-        results, dataset=wc.dataset, net=wc.net, model_seed=int(wc.seed), protocol=wc.protocol
+        results,
+        dataset=wildcards.dataset,
+        net=wildcards.net,
+        model_seed=int(wildcards.seed),
+        protocol=wildcards.protocol,
     )
     table.to_csv(smk.output.table, index=False)
     log(f"{len(table)} attacks from {len(results)} shards")

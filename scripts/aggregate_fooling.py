@@ -9,15 +9,19 @@ from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    wc = smk.wildcards
+    wildcards = smk.wildcards
     elites, history = [], []
     for path in smk.input.runs:
         key = path_wildcards(path)
         me = MapElites.load(path)
         ids = dict(
-            dataset=wc.dataset, net=wc.net, model_seed=int(wc.seed), encoding=key["encoding"],
-            insertion=key["insertion"], run=int(key["run"]),
-        )  # fmt: skip
+            dataset=wildcards.dataset,
+            net=wildcards.net,
+            model_seed=int(wildcards.seed),
+            encoding=key["encoding"],
+            insertion=key["insertion"],
+            run=int(key["run"]),
+        )
         elites.append(elite_rows(me, **ids))
         history.append(history_rows(me, **ids))
     pd.concat(elites).to_csv(smk.output.elites, index=False)

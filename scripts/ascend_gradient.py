@@ -9,25 +9,34 @@ from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    s = smk.params.settings
+    settings = smk.params.settings
     model = load_model(smk.input.model, resolve_device(smk.params.device))
     data = load_dataset(smk.input.data)
     mean = to_float(data["x_train"]).mean(0)
     n = len(data["classes"])
     result = gradient_ascent(
-        model, mean, list(range(n)), steps=s["steps"], decay=s["decay"], seed=smk.params.seed
+        model,
+        mean,
+        list(range(n)),
+        steps=settings["steps"],
+        decay=settings["decay"],
+        seed=smk.params.seed,
     )
     for k, steps in enumerate(result.steps_to.tolist()):
         conf = float(result.confidences[k])
         log(f"class {data['classes'][k]}: {conf:.6f}; steps to 99/99.9/99.99%: {steps}")
     save_artifact(
         {
-            "classes": data["classes"], "images": result.images,
-            "confidences": result.confidences, "steps_to": result.steps_to,
-            "thresholds": list(result.thresholds), "steps": s["steps"], "decay": s["decay"],
+            "classes": data["classes"],
+            "images": result.images,
+            "confidences": result.confidences,
+            "steps_to": result.steps_to,
+            "thresholds": list(result.thresholds),
+            "steps": settings["steps"],
+            "decay": settings["decay"],
         },
         smk.output.result,
-    )  # fmt: skip
+    )
 
 
 run_rule(main)

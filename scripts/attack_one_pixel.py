@@ -8,18 +8,28 @@ from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    wc, device = smk.wildcards, resolve_device(smk.params.device)
+    wildcards, device = smk.wildcards, resolve_device(smk.params.device)
     model = load_model(smk.input.model, device)
     selection = load_artifact(smk.input.images)
-    log(f"{wc.protocol} attack, {wc.pixels} pixel(s), shard {wc.shard}, on {device}")
+    log(
+        f"{wildcards.protocol} attack, {wildcards.pixels} pixel(s), "
+        f"shard {wildcards.shard}, on {device}"
+    )
 
     def progress(done, total):
         log(f"{done}/{total} attacks finished")
 
     result = run_shard(
-        model, selection, wc.protocol, int(wc.shard), smk.params.settings,
-        seed=smk.params.seed, pixels=int(wc.pixels), device=device, progress=progress,
-    )  # fmt: skip
+        model,
+        selection,
+        wildcards.protocol,
+        int(wildcards.shard),
+        smk.params.settings,
+        seed=smk.params.seed,
+        pixels=int(wildcards.pixels),
+        device=device,
+        progress=progress,
+    )
     log(f"success rate {result.success_rate:.3f} over {len(result)} attacks")
     save_artifact(result.to_dict(), smk.output.shard)
 

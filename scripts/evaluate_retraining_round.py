@@ -28,11 +28,15 @@ def main(smk, log):
         "fooling_train_images": int((data["y_train"] == fooling).sum()),
     }
     write_json(summary, smk.output.summary)
-    wc = smk.wildcards
-    elites = retraining.elite_rows(
-        retraining.load_records(smk.input.runs), classes, dataset=wc.dataset, net=wc.net,
-        model_seed=int(wc.seed), round=round_,
-    )  # fmt: skip
+    wildcards = smk.wildcards
+    elites = retraining.record_elite_rows(
+        retraining.load_records(smk.input.runs),
+        classes,
+        dataset=wildcards.dataset,
+        net=wildcards.net,
+        model_seed=int(wildcards.seed),
+        round=round_,
+    )
     elites.to_csv(smk.output.elites, index=False)
     log(
         f"round {round_}: clean accuracy {summary['clean_accuracy']:.4f}, held-out share "

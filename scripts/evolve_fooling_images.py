@@ -3,24 +3,38 @@
 from pathlib import Path
 
 from evofool.data import load_dataset
-from evofool.fooling import evolve, make_encoding, run_seed, scoring_network
+from evofool.fooling import evolve, make_encoding, scoring_network
 from evofool.models import load_model
+from evofool.plan import fooling_run_seed
 from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    wc, s = smk.wildcards, smk.params.settings
-    model = scoring_network(load_model(smk.input.model, resolve_device(smk.params.device)), s)
+    wildcards, settings = smk.wildcards, smk.params.settings
+    model = load_model(smk.input.model, resolve_device(smk.params.device))
+    model = scoring_network(model, settings)
     classes = load_dataset(smk.input.data)["classes"]
-    encoding = make_encoding(wc.encoding, s, model.spec.in_shape)
-    seed = run_seed(smk.params.seed, wc.encoding, wc.insertion, int(wc.run))
-    log(f"{wc.encoding} encoding, {wc.insertion} insertion, run {wc.run} (seed {seed})")
+    encoding = make_encoding(wildcards.encoding, settings, model.spec.in_shape)
+    seed = fooling_run_seed(
+        smk.params.seed, wildcards.encoding, wildcards.insertion, int(wildcards.run)
+    )
+    log(
+        f"{wildcards.encoding} encoding, {wildcards.insertion} insertion, "
+        f"run {wildcards.run} (seed {seed})"
+    )
     me = evolve(
-        model, encoding, len(classes), generations=s["generations"], population=s["population"],
-        insertion=wc.insertion, seed=seed, checkpoint=smk.params.checkpoint,
-        checkpoint_every=s["checkpoint_every"], log=log,
-    )  # fmt: skip
+        model,
+        encoding,
+        len(classes),
+        generations=settings["generations"],
+        population=settings["population"],
+        insertion=wildcards.insertion,
+        seed=seed,
+        checkpoint=smk.params.checkpoint,
+        checkpoint_every=settings["checkpoint_every"],
+        log=log,
+    )
     me.save(smk.output.run)
     Path(smk.params.checkpoint).unlink(missing_ok=True)
 

@@ -2,7 +2,7 @@
 
 import shutil
 
-from evofool import retraining
+from evofool import plan, retraining
 from evofool.data import load_dataset
 from evofool.fooling import make_encoding
 from evofool.io import artifact_digest, save_artifact
@@ -12,25 +12,38 @@ from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    wc, s = smk.wildcards, smk.params.settings
-    round_, shard = int(wc.round), int(wc.shard)
+    wildcards, settings = smk.wildcards, smk.params.settings
+    round_, shard = int(wildcards.round), int(wildcards.shard)
     model = load_model(smk.input.model, resolve_device(smk.params.device))
     classes = load_dataset(smk.input.data)["classes"]
-    encoding = make_encoding(s["encoding"], smk.params.encoding, model.spec.in_shape)
-    runs = retraining.shard_runs(s, round_, wc.purpose, shard)
-    seeds = [retraining.run_seed(smk.params.seed, round_, wc.purpose, r) for r in runs]
-    log(f"round {round_} {wc.purpose} runs {runs.start}-{runs.stop - 1} ({s['encoding']})")
+    encoding = make_encoding(settings["encoding"], smk.params.encoding, model.spec.in_shape)
+    runs = plan.round_shard_runs(settings, round_, wildcards.purpose, shard)
+    seeds = [plan.retraining_run_seed(smk.params.seed, round_, wildcards.purpose, r) for r in runs]
+    log(
+        f"round {round_} {wildcards.purpose} runs {runs.start}-{runs.stop - 1} "
+        f"({settings['encoding']})"
+    )
     fingerprint = {
-        "model": artifact_digest(smk.input.model), "encoding": encoding.config(),
-        "generations": s["generations"], "population": s["population"],
-        "images_per_run": s["images_per_run"],
-    }  # fmt: skip
+        "model": artifact_digest(smk.input.model),
+        "encoding": encoding.spec(),
+        "generations": settings["generations"],
+        "population": settings["population"],
+        "images_per_run": settings["images_per_run"],
+    }
     records = retraining.evolve_shard(
-        model, encoding, classes, list(runs), seeds, generations=s["generations"],
-        population=s["population"], images_per_run=s["images_per_run"],
-        checkpoint_dir=smk.params.checkpoint, fingerprint=fingerprint,
-        checkpoint_every=smk.params.checkpoint_every, log=log,
-    )  # fmt: skip
+        model,
+        encoding,
+        classes,
+        list(runs),
+        seeds,
+        generations=settings["generations"],
+        population=settings["population"],
+        images_per_run=settings["images_per_run"],
+        checkpoint_dir=smk.params.checkpoint,
+        fingerprint=fingerprint,
+        checkpoint_every=smk.params.checkpoint_every,
+        log=log,
+    )
     save_artifact({"runs": list(runs), "records": records, "classes": classes}, smk.output.runs)
     shutil.rmtree(smk.params.checkpoint, ignore_errors=True)
 

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from evofool import plots
-from evofool.one_pixel import fitness_curves
+from evofool.tables import fitness_curves
 from evofool.workflow import run_rule
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 
 from evofool import plots
 from evofool.io import load_artifact
-from evofool.one_pixel import reachable_shares
+from evofool.tables import reachable_shares
 from evofool.workflow import run_rule
 
 

@@ -1,6 +1,6 @@
 """Rule summarize_networks: one row per trained network."""
 
-from evofool.reporting import networks_table
+from evofool.tables import networks_table
 from evofool.workflow import run_rule
 
 

@@ -1,7 +1,7 @@
 """Rule summarize_rule_benchmarks: runtime and peak memory per rule, as a table and a plot."""
 
 from evofool import plots
-from evofool.reporting import rule_benchmarks
+from evofool.tables import rule_benchmarks
 from evofool.workflow import run_rule
 
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from evofool.one_pixel import de_vs_random_table
+from evofool.tables import de_vs_random_table
 from evofool.workflow import run_rule
 
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from evofool.fooling import encoding_tests, summary_table
+from evofool.tables import encoding_tests, summary_table
 from evofool.workflow import run_rule
 
 

@@ -1,7 +1,7 @@
 """Rule tabulate_gradient_ascent: confidence reached and steps to 99%, 99.9%, 99.99%."""
 
-from evofool.fooling import ascent_table
 from evofool.io import load_artifact
+from evofool.tables import ascent_table
 from evofool.workflow import run_rule
 
 

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from evofool.io import load_artifact
-from evofool.one_pixel import success_table
+from evofool.tables import success_table
 from evofool.targets import path_wildcards
 from evofool.workflow import run_rule
 

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from evofool import retraining
 from evofool.io import read_json
+from evofool.tables import round_table, round_tests
 from evofool.targets import path_wildcards
 from evofool.workflow import run_rule
 
@@ -17,13 +17,13 @@ def main(smk, log):
     rounds = pd.DataFrame([{**chain(p), **read_json(p)} for p in smk.input.summaries])
     elites = pd.concat(pd.read_csv(p) for p in smk.input.elites)
     keys = ["dataset", "net", "model_seed"]
-    tables, tests = [], []
+    per_chain, tests = [], []
     for key, g in rounds.groupby(keys, sort=True):
         e = elites.merge(pd.DataFrame([dict(zip(keys, key, strict=True))]), on=keys)
-        tables.append(retraining.round_table(g, e.drop(columns=keys)))
-        t = retraining.round_tests(e)
+        per_chain.append(round_table(g, e.drop(columns=keys)))
+        t = round_tests(e)
         tests.append(t.assign(**dict(zip(keys, key, strict=True))) if len(t) else t)
-    pd.concat(tables).to_csv(smk.output.rounds, index=False)
+    pd.concat(per_chain).to_csv(smk.output.rounds, index=False)
     tests = (
         pd.concat(tests)
         if any(len(t) for t in tests)

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from evofool.fooling import transfer_table
+from evofool.tables import transfer_table
 from evofool.workflow import run_rule
 
 

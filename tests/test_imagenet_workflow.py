@@ -29,15 +29,21 @@ def _imagenet_config(root: Path, sha256: str) -> Path:
         "fooling": {"models": []},
         "retraining": {"enabled": False},
         "imagenet": {
-            "enabled": True, "images": "ilsvrc", "weights": "alexnet.pth",
-            "weights_sha256": sha256, "max_images": None,
+            "enabled": True,
+            "images": "ilsvrc",
+            "weights": "alexnet.pth",
+            "weights_sha256": sha256,
+            "max_images": None,
             "one_pixel": {"nontargeted_images": 3, "chunk_size": 2},
             "fooling": {
-                "runs": 1, "generations": {"direct": 2, "cppn": 1}, "population": 4,
-                "checkpoint_every": 1, "gradient_ascent": {"enabled": False},
+                "runs": 1,
+                "generations": {"direct": 2, "cppn": 1},
+                "population": 4,
+                "checkpoint_every": 1,
+                "gradient_ascent": {"enabled": False},
             },
         },
-    }  # fmt: skip
+    }
     path = root / "imagenet.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -138,9 +144,15 @@ def test_imagenet_figures_report_and_paper_rows(imagenet_run):
     figures = sorted((root / "results").rglob("figures/dataset=imagenet/**/*.png"))
     names = {p.name for p in figures}
     expected = {
-        "examples.png", "fitness.png", "heatmap_nontargeted.png", "class_counts_nontargeted.png",
-        "elites_direct_all.png", "elites_cppn_all.png", "class_confidence.png", "progress.png",
-    }  # fmt: skip
+        "examples.png",
+        "fitness.png",
+        "heatmap_nontargeted.png",
+        "class_counts_nontargeted.png",
+        "elites_direct_all.png",
+        "elites_cppn_all.png",
+        "class_confidence.png",
+        "progress.png",
+    }
     assert expected <= names
     for p in figures:
         pixels = image.imread(p)
@@ -173,9 +185,16 @@ def test_a_weights_file_with_another_digest_stops_the_import_with_one_line(image
     (tmp_path / "alexnet.pth").symlink_to(root / "alexnet.pth")
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
     proc = snakemake(
-        "results/models/dataset=imagenet/net=alexnet/seed=0/model.pt", "--cores", 1,
-        "--directory", tmp_path, "--configfile", TINY, tmp_path / "bad.yaml", check=False,
-    )  # fmt: skip
+        "results/models/dataset=imagenet/net=alexnet/seed=0/model.pt",
+        "--cores",
+        1,
+        "--directory",
+        tmp_path,
+        "--configfile",
+        TINY,
+        tmp_path / "bad.yaml",
+        check=False,
+    )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if "expected one starting with 0123abcd" in ln]
     assert lines and "imagenet.weights_sha256" in lines[0]

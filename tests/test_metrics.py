@@ -40,8 +40,16 @@ def _targeted():
         (2, 2, 0, True, 0, 0.9, 200, 80.0),
         (2, 2, 1, False, 2, 0.3, 400, 5.0),
     ]
-    cols = ["image_id", "label", "target", "success", "final_label", "confidence", "queries",
-            "distortion"]  # fmt: skip
+    cols = [
+        "image_id",
+        "label",
+        "target",
+        "success",
+        "final_label",
+        "confidence",
+        "queries",
+        "distortion",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -8,24 +8,24 @@ from attack_tables import assert_same_attacks
 
 from evofool.errors import EvofoolError
 from evofool.models import ModelSpec, build_model
-from evofool.one_pixel import (
-    de_vs_random_table,
-    example_panels,
-    fitness_curves,
-    n_shards,
-    run_shard,
-    select_images,
-    shard_plan,
-    success_table,
-    tidy,
-)
+from evofool.one_pixel import example_panels, run_shard, select_images, shard_plan, tidy
+from evofool.plan import one_pixel_shards as n_shards
+from evofool.tables import de_vs_random_table, fitness_curves, success_table
 
 SETTINGS = {
-    "targeted_images": 3, "nontargeted_images": 5, "popsize": 6, "generations": 2,
-    "mutation": 0.5, "targeted_stop": "target_beats_true", "nontargeted_stop": "misclassified",
-    "targeted_threshold": None, "nontargeted_threshold": None, "chunk_size": 2,
-    "forward_batch": 64, "fitness_dtype": "float32",
-}  # fmt: skip
+    "targeted_images": 3,
+    "nontargeted_images": 5,
+    "popsize": 6,
+    "generations": 2,
+    "mutation": 0.5,
+    "targeted_stop": "target_beats_true",
+    "nontargeted_stop": "misclassified",
+    "targeted_threshold": None,
+    "nontargeted_threshold": None,
+    "chunk_size": 2,
+    "forward_batch": 64,
+    "fitness_dtype": "float32",
+}
 
 
 @pytest.fixture(scope="module")

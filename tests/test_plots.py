@@ -53,10 +53,18 @@ def test_class_image_grid_of_many_classes_picks_the_most_confident():
 @pytest.mark.parametrize("n_classes", [10, 300])
 def test_class_confidence_draws_bars_or_ranked_curves(n_classes):
     rows = [
-        {"run": r, "class": k, "confidence": (k % 7) / 7, "excluded": False,
-         "encoding": e, "insertion": "all"}
-        for r in range(2) for k in range(n_classes) for e in ("direct", "cppn")
-    ]  # fmt: skip
+        {
+            "run": r,
+            "class": k,
+            "confidence": (k % 7) / 7,
+            "excluded": False,
+            "encoding": e,
+            "insertion": "all",
+        }
+        for r in range(2)
+        for k in range(n_classes)
+        for e in ("direct", "cppn")
+    ]
     ax = plots.class_confidence(pd.DataFrame(rows), [str(k) for k in range(n_classes)])
     if n_classes > plots.MAX_CLASSES:
         assert len(ax.lines) >= 2 and ax.get_xlabel() == "class rank"

@@ -27,9 +27,19 @@ pytestmark = pytest.mark.workflow
 
 def _command(root: Path, cores: int) -> list[str]:
     return [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *TARGETS,
-        "--cores", str(cores), "--directory", str(root), "--configfile", str(CONFIG),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        *TARGETS,
+        "--cores",
+        str(cores),
+        "--directory",
+        str(root),
+        "--configfile",
+        str(CONFIG),
+    ]
 
 
 def _run(root: Path, cores: int) -> subprocess.CompletedProcess:
@@ -47,9 +57,12 @@ def _default_sigint() -> None:
 def _interrupt(root: Path, cores: int, sig: int, ready, *extra: str, timeout: float = 300) -> None:
     """Start the study in its own process group and send ``sig`` to the group once ``ready()``."""
     proc = subprocess.Popen(
-        [*_command(root, cores), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, preexec_fn=_default_sigint,
-    )  # fmt: skip
+        [*_command(root, cores), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
     deadline = time.monotonic() + timeout
     try:
         while not ready():
@@ -124,8 +137,10 @@ def test_interrupted_runs_resume_and_match_an_uninterrupted_run(reference, tmp_p
     model.write_bytes(model.read_bytes()[:-100])
     proc = subprocess.run(
         [*_command(root, 1), "--forcerun", "select_attack_images"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode != 0
     assert "is corrupted or truncated (checksum mismatch): delete it and rerun" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from evofool import comparison, metrics
-from evofool.reporting import rule_benchmarks
+from evofool.tables import rule_benchmarks
 
 
 def test_median_interval_matches_the_order_statistics_table():
@@ -33,17 +33,42 @@ def test_wilson_interval_reaches_its_exact_ends():
 
 def _tables():
     networks = pd.DataFrame(
-        [{"dataset": "mnist", "net": "lenet", "seed": 0, "width": 1.0, "epochs": 12,
-          "test_accuracy": 0.991, "test_images": 1000}]
-    )  # fmt: skip
+        [
+            {
+                "dataset": "mnist",
+                "net": "lenet",
+                "seed": 0,
+                "width": 1.0,
+                "epochs": 12,
+                "test_accuracy": 0.991,
+                "test_images": 1000,
+            }
+        ]
+    )
     elites = pd.DataFrame(
-        {"dataset": "mnist", "net": "lenet", "encoding": "direct", "insertion": "all",
-         "excluded": False, "confidence": np.full(40, 0.9999), "run": 0}
-    )  # fmt: skip
+        {
+            "dataset": "mnist",
+            "net": "lenet",
+            "encoding": "direct",
+            "insertion": "all",
+            "excluded": False,
+            "confidence": np.full(40, 0.9999),
+            "run": 0,
+        }
+    )
     success = pd.DataFrame(
-        [{"dataset": "cifar10", "net": "nin", "pixels": 1, "targeted_rate": 5.0,
-          "targeted_low": 3.0, "targeted_high": 8.0, "targets_per_image": 0.5}]
-    )  # fmt: skip
+        [
+            {
+                "dataset": "cifar10",
+                "net": "nin",
+                "pixels": 1,
+                "targeted_rate": 5.0,
+                "targeted_low": 3.0,
+                "targeted_high": 8.0,
+                "targets_per_image": 0.5,
+            }
+        ]
+    )
     return {"networks": networks, "fooling_elites": elites, "success": success}
 
 
@@ -79,8 +104,10 @@ def test_side_by_side_puts_our_values_and_intervals_beside_the_papers():
 
 
 def test_every_paper_number_of_the_study_is_listed_once():
-    keys = [(p.source, p.quantity, p.dataset, p.net, p.pixels, p.encoding)
-            for p in comparison.PAPER_NUMBERS]  # fmt: skip
+    keys = [
+        (p.source, p.quantity, p.dataset, p.net, p.pixels, p.encoding)
+        for p in comparison.PAPER_NUMBERS
+    ]
     assert len(keys) == len(set(keys))
     sources = {p.source for p in comparison.PAPER_NUMBERS}
     assert {"OPA Table IV", "OPA Table VII", "OPA Table VIII", "FOOL Fig 11"} <= sources

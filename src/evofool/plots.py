@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,7 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-import torch  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
 
 PALETTE = "colorblind"
 MAX_CLASSES = 20  # classes a per-class figure shows; ImageNet's 1,000 are cut to the top ones
@@ -92,8 +95,13 @@ def pair_heatmap(
     names = [classes[k] for k in keep]
     sns.heatmap(
         pd.DataFrame(counts[np.ix_(keep, keep)], index=names, columns=names),
-        annot=len(keep) <= 12, fmt="d", cmap="rocket_r", cbar=len(keep) > 12, square=True, ax=ax,
-    )  # fmt: skip
+        annot=len(keep) <= 12,
+        fmt="d",
+        cmap="rocket_r",
+        cbar=len(keep) > 12,
+        square=True,
+        ax=ax,
+    )
     note = shown_note(len(keep), len(classes), "most successes")
     ax.set(xlabel="target class", ylabel="original class")
     ax.set_title(title + ("\n" + note.strip(" ()") if note else ""), fontsize=9)
@@ -173,9 +181,12 @@ def adversarial_examples(
     n = len(clean)
     rows = max(1, -(-n // columns))
     fig, axes = plt.subplots(
-        rows, 2 * columns, figsize=(2.0 * 2 * columns, 2.4 * rows), layout="constrained",
+        rows,
+        2 * columns,
+        figsize=(2.0 * 2 * columns, 2.4 * rows),
+        layout="constrained",
         squeeze=False,
-    )  # fmt: skip
+    )
     gray = clean.shape[1] == 1
     shown_clean, shown_adv = to_display(clean), to_display(adversarial)
     for ax in axes.flat:
@@ -219,7 +230,7 @@ def image_grid(
             ax = axes[i, j]
             ax.set_xticks([])
             ax.set_yticks([])
-            if torch.isnan(images[i, j]).any():
+            if bool(images[i, j].isnan().any()):
                 ax.set_facecolor("white")
             else:
                 kw = {"cmap": "gray", "vmin": 0, "vmax": 1} if gray else {}
@@ -285,9 +296,14 @@ def class_confidence(elites: pd.DataFrame, classes: Sequence[str], ax: plt.Axes 
         return _ranked_class_confidence(kept, ax)
     kept["class name"] = [classes[k] for k in kept["class"]]
     sns.barplot(
-        kept, x="class name", y="confidence", hue="setting", estimator="median",
-        errorbar=("pi", 50), ax=ax,
-    )  # fmt: skip
+        kept,
+        x="class name",
+        y="confidence",
+        hue="setting",
+        estimator="median",
+        errorbar=("pi", 50),
+        ax=ax,
+    )
     ax.set(xlabel="class", ylabel="median best confidence (%)", ylim=(0, 100))
     ax.legend(loc="lower right", fontsize=8)
     return ax
@@ -311,9 +327,14 @@ def fooling_progress(history: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     h["confidence"] = 100 * h["confidence"].fillna(0.0)
     h["setting"] = h["encoding"] + ", " + h["insertion"]
     sns.lineplot(
-        h, x="generation", y="confidence", hue="setting", estimator="median",
-        errorbar=("pi", 50), ax=ax,
-    )  # fmt: skip
+        h,
+        x="generation",
+        y="confidence",
+        hue="setting",
+        estimator="median",
+        errorbar=("pi", 50),
+        ax=ax,
+    )
     ax.set(xlabel="generation", ylabel="best confidence (%)")
     ax.set_ylim(0, 100)
     return ax

@@ -9,7 +9,6 @@ across rounds; their sampled images are the held-out fooling images of the next 
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,59 +19,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from evofool import metrics
 from evofool.errors import EvofoolError
 from evofool.evolution import MapElites
 from evofool.fooling import evolve
 from evofool.io import load_artifact, save_artifact
+from evofool.plan import FOOLING_CLASS
 from evofool.train import predict_logits
-
-FOOLING_CLASS = "fooling"
-PURPOSES = ("source", "eval")
-
-
-def round_images(settings: Mapping[str, Any], round_: int) -> int:
-    """Fooling images added to the training set from the source runs of round ``round_``."""
-    return settings["first_round_images"] if round_ == 1 else settings["later_round_images"]
-
-
-def n_runs(settings: Mapping[str, Any], round_: int, purpose: str) -> int:
-    """Evolution runs of one round: enough source runs for its images, or the evaluation runs."""
-    if purpose == "eval":
-        return settings["eval_runs"]
-    if purpose == "source":
-        return math.ceil(round_images(settings, round_) / settings["images_per_run"])
-    raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
-
-
-def job_settings(settings: Mapping[str, Any], round_: int, purpose: str) -> dict[str, Any]:
-    """The settings that one round's runs of one purpose depend on, and nothing else.
-
-    Raising ``rounds`` or changing another round's image count thus leaves their files alone.
-    """
-    keys = ["encoding", "images_per_run", "generations", "population", "runs_per_job"]
-    if purpose == "eval":
-        keys.append("eval_runs")
-    else:
-        keys.append("first_round_images" if round_ == 1 else "later_round_images")
-    return {k: settings[k] for k in keys}
-
-
-def shard_runs(settings: Mapping[str, Any], round_: int, purpose: str, shard: int) -> range:
-    """Run indices of one job (``runs_per_job`` runs each, the last one possibly fewer)."""
-    size = settings["runs_per_job"]
-    return range(shard * size, min((shard + 1) * size, n_runs(settings, round_, purpose)))
-
-
-def n_shards(settings: Mapping[str, Any], round_: int, purpose: str) -> int:
-    """Jobs that the runs of one round and purpose are split into."""
-    return math.ceil(n_runs(settings, round_, purpose) / settings["runs_per_job"])
-
-
-def run_seed(study_seed: int, round_: int, purpose: str, run: int) -> int:
-    """Seed of one retraining-experiment run (distinct from the fooling experiment's seeds)."""
-    key = [study_seed, 7, round_, PURPOSES.index(purpose), run]
-    return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
 def sample_run_images(me: MapElites, n: int, seed: int) -> torch.Tensor:
@@ -159,46 +111,6 @@ def clean_accuracy(model: nn.Module, data: Mapping[str, Any]) -> float:
     return float((pred == data["y_test"]).float().mean())
 
 
-def round_table(rounds: pd.DataFrame, elites: pd.DataFrame) -> pd.DataFrame:
-    """Per round: clean accuracy, held-out share, fooling images seen, median best confidence.
-
-    Args:
-        rounds: one row per round (``round``, ``clean_accuracy``, ``heldout_fooling_share``,
-            ``train_images``, ``fooling_train_images``).
-        elites: one row per (round, run, class) with the best ``confidence`` of an evaluation
-            run (excluded classes already dropped).
-    """
-    per_round = elites.groupby("round")["confidence"]
-    at_99 = elites.assign(hit=elites["confidence"] >= 0.99).groupby(["round", "run"])["hit"].sum()
-    stats = pd.DataFrame(
-        {
-            "eval_runs": elites.groupby("round")["run"].nunique(),
-            "median_confidence": 100 * per_round.median(),
-            "q25_confidence": 100 * per_round.quantile(0.25),
-            "q75_confidence": 100 * per_round.quantile(0.75),
-            "classes_at_99": at_99.groupby("round").median(),
-        }
-    )
-    return rounds.merge(stats.reset_index(), on="round", how="left").sort_values("round")
-
-
-def round_tests(elites: pd.DataFrame) -> pd.DataFrame:
-    """Mann-Whitney U of round 1's best confidences against each later round's (as the paper)."""
-    first = elites.loc[elites["round"] == 1, "confidence"].to_numpy()
-    rows = []
-    for r, g in sorted(elites[elites["round"] > 1].groupby("round")):
-        later = g["confidence"].to_numpy()
-        rows.append(
-            {
-                "round": int(r),
-                "median_round_1": 100 * float(np.median(first)),
-                "median_round_r": 100 * float(np.median(later)),
-                **metrics.mann_whitney(first, later),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def run_record(me: MapElites, images_per_run: int, seed: int) -> dict[str, Any]:
     """What a finished run contributes: best confidences, final elites and sampled images."""
     elites = (me.archive.images.nan_to_num(0.0).clamp(0, 1) * 255).round().to(torch.uint8)
@@ -247,10 +159,18 @@ def evolve_shard(
             continue
         log(f"run {run} (seed {seed})")
         me = evolve(
-            model, encoding, len(classes), generations=generations, population=population,
-            insertion="all", seed=seed, exclude_classes=exclude,
-            checkpoint=directory / f"run={run}.pt", checkpoint_every=checkpoint_every, log=log,
-        )  # fmt: skip
+            model,
+            encoding,
+            len(classes),
+            generations=generations,
+            population=population,
+            insertion="all",
+            seed=seed,
+            exclude_classes=exclude,
+            checkpoint=directory / f"run={run}.pt",
+            checkpoint_every=checkpoint_every,
+            log=log,
+        )
         state["runs"][run] = run_record(me, images_per_run, seed)
         save_artifact(state, done_path)
         (directory / f"run={run}.pt").unlink(missing_ok=True)
@@ -270,7 +190,7 @@ def fooling_images(records: Sequence[Mapping[str, Any]], n: int) -> torch.Tensor
     return images[:n]
 
 
-def elite_rows(records: Sequence[Mapping[str, Any]], classes: Sequence[str], **columns: Any):
+def record_elite_rows(records: Sequence[Mapping[str, Any]], classes: Sequence[str], **columns: Any):
     """One row per (run, original class) of evaluation runs: the best confidence reached."""
     rows = []
     for run, r in enumerate(records):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-IMAGENET = "imagenet"  # the dataset the imagenet section's experiments run on
+from evofool.plan import experiment_settings
 
 DATASET = "results/data/dataset={dataset}/dataset.pt"
 DATASET_SUMMARY = "results/data/dataset={dataset}/summary.json"
@@ -93,9 +93,9 @@ def model_keys(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
     """Every (dataset, network, seed) the config trains."""
     return [
         (dataset, net, seed)
-        for dataset, nets in sorted(config.get("networks", {}).items())
+        for dataset, nets in sorted(config["networks"].items())
         for net, settings in sorted(nets.items())
-        for seed in settings.get("seeds", [0])
+        for seed in settings["seeds"]
     ]
 
 
@@ -106,13 +106,13 @@ def model_files(config: Mapping[str, Any], pattern: str = MODEL) -> list[str]:
 
 def attacked_models(config: Mapping[str, Any], section: str) -> list[dict[str, Any]]:
     """Wildcard values (dataset, net, seed) of the networks a section attacks."""
-    settings = config.get(section, {})
-    if not settings.get("enabled", True):
+    settings = config[section]
+    if not settings["enabled"]:
         return []
-    seed = settings.get("model_seed", 0)
+    seed = settings["model_seed"]
     return [
         {"dataset": key.split("/")[0], "net": key.split("/")[1], "seed": seed}
-        for key in settings.get("models", [])
+        for key in settings["models"]
     ]
 
 
@@ -121,20 +121,6 @@ _SELECTION_KEYS = {
     "one_pixel": ("models", "pixels", "protocols", "examples", "enabled"),
     "fooling": ("models", "encodings", "insertions", "runs", "transfer", "gradient_ascent"),
 }
-
-
-def experiment_settings(config: Mapping[str, Any], section: str, dataset: str) -> dict[str, Any]:
-    """The settings of ``section`` (one_pixel or fooling) for the networks of ``dataset``.
-
-    The networks of the ImageNet switch run with the section's settings overridden by the
-    ``imagenet`` section's own (OPA and FOOL attacked ImageNet differently from CIFAR-10 and
-    MNIST); every other dataset uses the section as it is.
-    """
-    settings = dict(config.get(section, {}))
-    override = config.get("imagenet", {}).get(section, {})
-    if dataset == IMAGENET and config.get("imagenet", {}).get("enabled"):
-        settings.update({k: v for k, v in override.items() if k != "enabled"})
-    return settings
 
 
 def job_settings(config: Mapping[str, Any], section: str, dataset: str) -> dict[str, Any]:
@@ -203,7 +189,7 @@ def opa_targets(config: Mapping[str, Any]) -> list[str]:
     return out + opa_figures(config)
 
 
-def _model_key(model: Any) -> dict[str, Any]:
+def model_wildcards(model: Any) -> dict[str, Any]:
     """(dataset, net, seed) of a mapping or of Snakemake wildcards, seed as an integer."""
     get = model.get if isinstance(model, Mapping) else lambda k: getattr(model, k)
     return {"dataset": get("dataset"), "net": get("net"), "seed": int(get("seed"))}
@@ -211,7 +197,7 @@ def _model_key(model: Any) -> dict[str, Any]:
 
 def fool_runs(config: Mapping[str, Any], model: Any) -> list[str]:
     """Every run file of one attacked network (a mapping or Snakemake wildcards)."""
-    model = _model_key(model)
+    model = model_wildcards(model)
     s = experiment_settings(config, "fooling", model["dataset"])
     return [
         FOOL_RUN.format(**model, encoding=e, insertion=i, run=r)
@@ -223,17 +209,15 @@ def fool_runs(config: Mapping[str, Any], model: Any) -> list[str]:
 
 def transfer_partners(config: Mapping[str, Any], model: Any) -> list[dict]:
     """Other networks trained on the same dataset: same architecture or another one."""
-    model = _model_key(model)
+    model = model_wildcards(model)
     nets = config["networks"][model["dataset"]]
-    arch = nets[model["net"]].get("arch", model["net"])
+    arch = nets[model["net"]]["arch"]
     out = []
     for net, settings in sorted(nets.items()):
-        for seed in settings.get("seeds", [0]):
+        for seed in settings["seeds"]:
             if (net, seed) == (model["net"], model["seed"]):
                 continue
-            relation = (
-                "same architecture" if settings.get("arch", net) == arch else "other architecture"
-            )
+            relation = "same architecture" if settings["arch"] == arch else "other architecture"
             out.append(
                 {"dataset": model["dataset"], "net": net, "seed": seed, "relation": relation}
             )
@@ -242,7 +226,7 @@ def transfer_partners(config: Mapping[str, Any], model: Any) -> list[dict]:
 
 def pretrained_weights(config: Mapping[str, Any]) -> str:
     """The AlexNet weights file: the one the config names, else where it is downloaded to."""
-    return config.get("imagenet", {}).get("weights") or PRETRAINED_WEIGHTS
+    return config["imagenet"]["weights"] or PRETRAINED_WEIGHTS
 
 
 def fool_targets(config: Mapping[str, Any]) -> list[str]:
@@ -292,13 +276,13 @@ def fool_ascent_models(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def retraining_model(model: Any, round_: int) -> str:
     """DNN_round of a chain: the trained network itself for round 1."""
-    key = _model_key(model)
+    key = model_wildcards(model)
     return MODEL.format(**key) if round_ == 1 else RETRAIN_MODEL.format(**key, round=round_)
 
 
 def retraining_dataset(model: Any, round_: int) -> str:
     """The dataset DNN_round was trained on: the original one for round 1."""
-    key = _model_key(model)
+    key = model_wildcards(model)
     if round_ == 1:
         return DATASET.format(dataset=key["dataset"])
     return RETRAIN_DATASET.format(**key, round=round_)
@@ -319,7 +303,7 @@ def all_targets(config: Mapping[str, Any]) -> list[str]:
 
 def study_targets(config: Mapping[str, Any]) -> list[str]:
     """Every table and figure of the experiments the config enables."""
-    out = [DATASET_SUMMARY.format(dataset=d) for d in sorted(config.get("datasets", {}))]
+    out = [DATASET_SUMMARY.format(dataset=d) for d in sorted(config["datasets"])]
     out += model_files(config)
     if model_keys(config):
         out.append(NETWORKS_TABLE)

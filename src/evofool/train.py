@@ -115,9 +115,12 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 def _make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
     if s.optimizer == "sgd":
         return torch.optim.SGD(
-            model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay,
+            model.parameters(),
+            lr=s.lr,
+            momentum=s.momentum,
+            weight_decay=s.weight_decay,
             nesterov=s.momentum > 0,
-        )  # fmt: skip
+        )
     if s.optimizer == "adam":
         return torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     raise EvofoolError(f"unknown optimizer {s.optimizer!r}: choose sgd or adam")

@@ -47,9 +47,9 @@ def run_rule(main: Callable[[Any, RuleLog], None]) -> None:
     smk = rule_context()
     log = RuleLog(smk.log[0] if len(smk.log) else None)
     try:
-        import torch
-
-        torch.set_num_threads(max(1, int(smk.threads)))
+        torch = sys.modules.get("torch")  # a script that needs torch has imported it by now
+        if torch is not None:
+            torch.set_num_threads(max(1, int(smk.threads)))
         main(smk, log)
     except EvofoolError as exc:
         log(f"error: {exc}")

@@ -17,7 +17,7 @@ from evofool.evolution import (
     Rngs,
     activate,
     cppn_inputs,
-    encoding_from_config,
+    encoding_from_spec,
     hsv_to_rgb,
     quantize,
     render_cppns,
@@ -382,18 +382,28 @@ def test_compiled_graph_edits_equal_the_plain_python_edits(color):
         children = CPPNGenome._many_unchecked(
             _Fields(
                 *edit_graphs(
-                    *fields[:4], fields.n_nodes, fields.n_edges, enc.n_outputs,
-                    happens, picks, new_weights, new_activations,
+                    *fields[:4],
+                    fields.n_nodes,
+                    fields.n_edges,
+                    enc.n_outputs,
+                    happens,
+                    picks,
+                    new_weights,
+                    new_activations,
                 )
             ),
             enc.n_outputs,
-        )  # fmt: skip
+        )
         for i, (parent, child) in enumerate(zip(pop, children, strict=True)):
             edits = Edits(*happens[i], *picks[i], new_weights[i], new_activations[i])
             expected = reference_edit_graph(
-                parent.activations.tolist(), parent.sources.tolist(), parent.targets.tolist(),
-                parent.weights.tolist(), enc.n_outputs, edits,
-            )  # fmt: skip
+                parent.activations.tolist(),
+                parent.sources.tolist(),
+                parent.targets.tolist(),
+                parent.weights.tolist(),
+                enc.n_outputs,
+                edits,
+            )
             assert child == CPPNGenome(*expected, enc.n_outputs), (i, edits)
             assert child.is_acyclic()
 
@@ -439,8 +449,8 @@ def test_genome_state_round_trip_and_validation(tmp_path):
 
 def test_config_round_trip_and_bad_arguments():
     enc = CPPNEncoding(16, 12, color="hsv", output_activation="linear", weight_range=(-3, 3))
-    again = encoding_from_config(enc.config())
-    assert isinstance(again, CPPNEncoding) and again.config() == enc.config()
+    again = encoding_from_spec(enc.spec())
+    assert isinstance(again, CPPNEncoding) and again.spec() == enc.spec()
     assert enc.image_shape == (3, 16, 12)
     for kwargs, name in [
         ({"color": "rgb"}, "color"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from evofool.evolution import DirectEncoding, Rngs, encoding_from_config
+from evofool.evolution import DirectEncoding, Rngs, encoding_from_spec
 
 
 def test_random_genomes_are_uniform_in_range_and_seeded():
@@ -50,8 +50,8 @@ def test_render_grayscale_and_hsv():
 
 def test_config_round_trip_and_bad_arguments():
     enc = DirectEncoding(8, 9, color="hsv", mutation_rate=0.2, eta=10.0, halving_period=100)
-    again = encoding_from_config(enc.config())
-    assert isinstance(again, DirectEncoding) and again.config() == enc.config()
+    again = encoding_from_spec(enc.spec())
+    assert isinstance(again, DirectEncoding) and again.spec() == enc.spec()
     assert "halving_period=100" in repr(enc)
     for kwargs, name in [
         ({"color": "rgb"}, "color"),

@@ -203,11 +203,19 @@ PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
         m = self.root / "munge"
         self._spawn(
             "munged",
-            [str(SBIN / "munged"), "--foreground", f"--key-file={m / 'munge.key'}",
-             f"--socket={self.munge_socket}", f"--pid-file={m / 'munged.pid'}",
-             f"--log-file={m / 'munged.log'}", f"--seed-file={m / 'munged.seed'}"],
-            user="munge", group="munge", extra_groups=[],
-        )  # fmt: skip
+            [
+                str(SBIN / "munged"),
+                "--foreground",
+                f"--key-file={m / 'munge.key'}",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={m / 'munged.pid'}",
+                f"--log-file={m / 'munged.log'}",
+                f"--seed-file={m / 'munged.seed'}",
+            ],
+            user="munge",
+            group="munge",
+            extra_groups=[],
+        )
         deadline = time.monotonic() + timeout
         while not self.munge_socket.exists():
             self._check_alive()

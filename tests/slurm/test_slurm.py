@@ -68,9 +68,18 @@ def is_local_rule(rule):
 
 def snakemake_cmd(workdir, *args):
     return [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(CONFIG), *args, *TARGETS,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(CONFIG),
+        *args,
+        *TARGETS,
+    ]
 
 
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$")
@@ -134,17 +143,24 @@ def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
     local_cmd = snakemake_cmd(local_dir, "--cores", "2", "--workflow-profile", "none")
     local = subprocess.Popen(
         ["nice", "-n", "19", *local_cmd],
-        stdout=local_log, stderr=subprocess.STDOUT, env=slurm_cluster.env, cwd=REPO,
+        stdout=local_log,
+        stderr=subprocess.STDOUT,
+        env=slurm_cluster.env,
+        cwd=REPO,
         start_new_session=True,  # its own process group: stopped with its jobs on failure
-    )  # fmt: skip
+    )
     try:
         cmd = snakemake_cmd(
             slurm_dir, "--executor", "slurm", "--workflow-profile", str(profile_file), "--verbose"
         )
         proc = subprocess.run(
             ["timeout", "-s", "KILL", str(TIMEOUT), *cmd],
-            capture_output=True, text=True, env=slurm_cluster.env, cwd=REPO, timeout=TIMEOUT + 60,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=slurm_cluster.env,
+            cwd=REPO,
+            timeout=TIMEOUT + 60,
+        )
         slurm_seconds = time.monotonic() - t0
         log = proc.stdout + proc.stderr
         (tmp_path / "slurm.log").write_text(log)

@@ -1,12 +1,13 @@
-# Config validation and the target list; the logic lives in evofool.config and evofool.targets.
+# Config validation and the target list. The logic lives in the planning layer (evofool.plan,
+# evofool.config, evofool.targets), which imports no torch, numba or scipy: parsing stays fast.
 import sys
 
-from evofool.config import check_local_paths, validate_config
+from evofool.config import check_local_paths, resolve_config
 from evofool.errors import EvofoolError
-from evofool import comparison, fooling, one_pixel, reporting, retraining, targets
+from evofool import plan, targets
 
 try:
-    validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+    resolve_config(config, workflow.source_path("../schemas/config.schema.yaml"))
     check_local_paths(config, ".")
 except EvofoolError as exc:
     sys.exit(f"evofool: {exc}")
@@ -24,12 +25,12 @@ wildcard_constraints:
     seed=r"\d+",
     pixels=r"\d+",
     shard=r"\d+",
-    protocol=targets.alternatives(one_pixel.PROTOCOLS),
-    encoding=targets.alternatives(fooling.ENCODINGS),
-    insertion=targets.alternatives(fooling.INSERTIONS),
+    protocol=targets.alternatives(plan.PROTOCOLS),
+    encoding=targets.alternatives(plan.ENCODINGS),
+    insertion=targets.alternatives(plan.INSERTIONS),
     run=r"\d+",
     round=r"[1-9]\d*",
-    purpose=targets.alternatives(retraining.PURPOSES),
+    purpose=targets.alternatives(plan.PURPOSES),
 
 
 def network_settings(wildcards):
@@ -51,8 +52,8 @@ def job_resources(kind):
 
 def opa_shards(wildcards):
     """Every shard of one (network, pixels, protocol)."""
-    settings = targets.experiment_settings(config, "one_pixel", wildcards.dataset)
-    n = one_pixel.n_shards(settings, wildcards.protocol)
+    settings = plan.experiment_settings(config, "one_pixel", wildcards.dataset)
+    n = plan.one_pixel_shards(settings, wildcards.protocol)
     return expand(targets.OPA_SHARD, shard=range(n), allow_missing=True)
 
 
@@ -61,7 +62,7 @@ def retraining_runs(purpose, round_):
 
     def shards(wc):
         r = int(wc["round"]) if round_ is None else round_(wc)
-        n = retraining.n_shards(config["retraining"], r, purpose)
+        n = plan.round_shards(config["retraining"], r, purpose)
         return [
             targets.RETRAIN_RUNS.format(
                 dataset=wc.dataset,
@@ -96,15 +97,15 @@ def present(path):
 
 def fooling_budget(wildcards):
     """The fooling budget of one network's dataset, in words (for captions)."""
-    settings = targets.experiment_settings(config, "fooling", wildcards.dataset)
-    return reporting.fooling_budget(settings)
+    settings = plan.experiment_settings(config, "fooling", wildcards.dataset)
+    return plan.fooling_budget(settings)
 
 
 def fooling_budgets(wildcards):
     """The fooling budget of every dataset the fooling experiments run on, in words."""
     datasets = sorted({m["dataset"] for m in FOOL_MODELS})
-    settings = {d: targets.experiment_settings(config, "fooling", d) for d in datasets}
-    return "; ".join(f"{d}: {reporting.fooling_budget(s)}" for d, s in settings.items())
+    settings = {d: plan.experiment_settings(config, "fooling", d) for d in datasets}
+    return "; ".join(f"{d}: {plan.fooling_budget(s)}" for d, s in settings.items())
 
 
 def ascent_budgets(wildcards):
@@ -116,6 +117,6 @@ def ascent_budgets(wildcards):
     )
     parts = []
     for d in datasets:
-        g = targets.experiment_settings(config, "fooling", d)["gradient_ascent"]
+        g = plan.experiment_settings(config, "fooling", d)["gradient_ascent"]
         parts.append(f"{d}: {g['steps']} steps, L2 decay {g['decay']}")
     return "; ".join(parts)

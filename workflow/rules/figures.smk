@@ -20,9 +20,9 @@ rule render_figure_examples:
         "../../envs/evofool.yaml"
     threads: 1
     params:
-        examples=lambda wc: targets.experiment_settings(
-            config, "one_pixel", wc.dataset
-        )["examples"],
+        examples=lambda wc: plan.experiment_settings(config, "one_pixel", wc.dataset)[
+            "examples"
+        ],
     script:
         "../../scripts/render_figure_examples.py"
 
@@ -97,9 +97,7 @@ rule render_figure_reachable_targets:
         images=targets.OPA_IMAGES,
         attacks=lambda wc: expand(
             targets.OPA_ATTACKS,
-            pixels=targets.experiment_settings(config, "one_pixel", wc.dataset)[
-                "pixels"
-            ],
+            pixels=plan.experiment_settings(config, "one_pixel", wc.dataset)["pixels"],
             protocol="targeted",
             allow_missing=True,
         ),

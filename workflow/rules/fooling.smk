@@ -84,7 +84,7 @@ rule ascend_gradient:
     resources:
         **job_resources("evolve"),
     params:
-        settings=lambda wc: targets.experiment_settings(config, "fooling", wc.dataset)[
+        settings=lambda wc: plan.experiment_settings(config, "fooling", wc.dataset)[
             "gradient_ascent"
         ],
         seed=config["seed"],

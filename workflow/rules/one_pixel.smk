@@ -17,8 +17,8 @@ rule select_attack_images:
     resources:
         **job_resources("attack"),
     params:
-        n_images=lambda wc: one_pixel.images_needed(
-            targets.experiment_settings(config, "one_pixel", wc.dataset)
+        n_images=lambda wc: plan.one_pixel_images_needed(
+            plan.experiment_settings(config, "one_pixel", wc.dataset)
         ),
         seed=config["seed"],
         device=config["device"],

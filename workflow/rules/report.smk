@@ -23,7 +23,7 @@ rule compare_with_papers:
         "../../envs/evofool.yaml"
     threads: 1
     params:
-        settings=comparison.describe_settings(config),
+        settings=plan.settings_in_words(config),
     script:
         "../../scripts/compare_with_papers.py"
 

@@ -18,13 +18,10 @@ rule evolve_retraining_runs:
     resources:
         **job_resources("evolve"),
     params:
-        settings=lambda wc: retraining.job_settings(
+        settings=lambda wc: plan.round_settings(
             config["retraining"], int(wc.round), wc.purpose
         ),
-        encoding=lambda wc: {
-            k: config["fooling"][k]
-            for k in ("color", "mutation_rate", "halving_period")
-        },
+        encoding=lambda wc: {k: config["fooling"][k] for k in plan.ENCODING_SETTINGS},
         checkpoint_every=config["fooling"]["checkpoint_every"],
         seed=config["seed"],
         device=config["device"],
@@ -50,9 +47,7 @@ rule extend_retraining_dataset:
         mem_mb=targets.MEM_MB["data"],
         runtime=targets.RUNTIME["data"],
     params:
-        images=lambda wc: retraining.round_images(
-            config["retraining"], previous_round(wc)
-        ),
+        images=lambda wc: plan.round_images(config["retraining"], previous_round(wc)),
     script:
         "../../scripts/extend_retraining_dataset.py"
 

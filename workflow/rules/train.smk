@@ -77,7 +77,7 @@ rule import_pretrained_model:
     benchmark:
         "results/benchmarks/import_pretrained_model/dataset={dataset}/net={net}/seed={seed}.tsv"
     wildcard_constraints:
-        dataset=targets.IMAGENET,
+        dataset=plan.IMAGENET,
         net="alexnet",
         seed="0",
     conda:

@@ -13,8 +13,8 @@ from evofool.attacks._result import (
     OPTIMIZERS,
     STOP_RULES,
     TARGETED_STOPS,
-    AttackConfig,
     AttackResult,
+    AttackSettings,
 )
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "OPTIMIZERS",
     "STOP_RULES",
     "TARGETED_STOPS",
-    "AttackConfig",
+    "AttackSettings",
     "AttackResult",
     "attack_rng",
     "one_pixel_attack",

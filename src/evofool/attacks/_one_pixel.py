@@ -1,13 +1,14 @@
 """The one-pixel attack of Su, Vargas and Sakurai (2019), many attacks advancing together.
 
-Method (OPA Section III-C, STUDY.md B1-B2): a candidate is ``d`` perturbations ``(x, y,
-c_1..c_C)`` (column, row, colours in 0-255). The initial population has ``popsize`` candidates,
-``x ~ U(0, W)``, ``y ~ U(0, H)``, colours ``~ N(128, 127)`` clipped to [0, 255]. Each generation
-makes one child per index, ``x_r1 + F (x_r2 - x_r3)`` with ``r1, r2, r3`` distinct and different
-from the index, no crossover, clamped to the gene bounds; a child replaces its parent when it is
-strictly fitter. Fitness is ``p(target)`` (targeted, maximised) or ``p(true)`` (non-targeted,
-minimised). The optional random-search baseline (OPA Table VII) draws every candidate uniformly
-(pixel and colour) and keeps, per index, the fitter one, so it has the same budget and records.
+Method (OPA Section III-C; docs/method.md, "One-pixel attack"): a candidate is ``d`` perturbations
+``(x, y, c_1..c_C)`` (column, row, colours in 0-255). The initial population has ``popsize``
+candidates, ``x ~ U(0, W)``, ``y ~ U(0, H)``, colours ``~ N(128, 127)`` clipped to [0, 255]. Each
+generation makes one child per index, ``x_r1 + F (x_r2 - x_r3)`` with ``r1, r2, r3`` distinct and
+different from the index, no crossover, clamped to the gene bounds; a child replaces its parent
+when it is strictly fitter. Fitness is ``p(target)`` (targeted, maximised) or ``p(true)``
+(non-targeted, minimised). The optional random-search baseline (OPA Table VII) draws every
+candidate uniformly (pixel and colour) and keeps, per index, the fitter one, so it has the same
+budget and records.
 
 Batching: a queue of attacks feeds an active set. Each step every active attack makes one
 generation (its initial population, or its children), all their candidates are written into
@@ -49,6 +50,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,7 +67,7 @@ from evofool.attacks._genotype import (
     random_candidates,
 )
 from evofool.attacks._memo import image_keys, split_known
-from evofool.attacks._result import AttackConfig, AttackResult
+from evofool.attacks._result import AttackResult, AttackSettings
 
 NON_TARGETED_SEED_KEY = 2**32 - 1
 """Third entropy word of a non-targeted attack's seed sequence (targets use the class index)."""
@@ -142,6 +144,20 @@ class _Attack:
         self.result: Phenotype | None = None
 
 
+def _settings_for(
+    settings: AttackSettings | None, fields: dict[str, Any], *, targeted: bool
+) -> AttackSettings:
+    """``settings``, or the settings ``fields`` give; either way matching ``targeted``."""
+    if settings is None:
+        return AttackSettings(targeted=targeted, **fields)
+    if fields:
+        raise ValueError(f"give either settings or its fields, not both: {sorted(fields)}")
+    if settings.targeted != targeted:
+        given = "given" if targeted else "not given"
+        raise ValueError(f"settings.targeted is {settings.targeted}, but targets are {given}")
+    return settings
+
+
 def one_pixel_attack(
     model: nn.Module,
     images: torch.Tensor,
@@ -149,19 +165,10 @@ def one_pixel_attack(
     *,
     targets: torch.Tensor | np.ndarray | Sequence[int] | None = None,
     image_ids: torch.Tensor | np.ndarray | Sequence[int] | None = None,
-    pixels: int = 1,
-    popsize: int = 400,
-    generations: int = 100,
-    mutation: float = 0.5,
-    optimizer: str = "de",
-    stop: str | None = None,
-    stop_threshold: float | None = None,
-    seed: int = 0,
-    forward_batch: int = 512,
-    fitness_dtype: torch.dtype | str = torch.float32,
-    reuse_scores: bool = True,
+    settings: AttackSettings | None = None,
     device: torch.device | str | None = None,
     progress: ProgressCallback | None = None,
+    **fields: Any,
 ) -> AttackResult:
     """Run one few-pixel attack per row of ``images``, many at a time.
 
@@ -175,28 +182,15 @@ def one_pixel_attack(
             None (non-targeted, minimise ``p(true)``). A target may not be the true class.
         image_ids: int ``(N,)`` non-negative ids that seed each attack (default ``0..N-1``);
             give the dataset index so results do not depend on how images are grouped.
-        pixels: Perturbed pixels ``d`` per candidate.
-        popsize: Candidates per generation (paper: 400).
-        generations: Generations after the initial population (paper: 100); the budget is
-            ``popsize * (generations + 1)`` queries.
-        mutation: DE scale ``F`` (paper: 0.5).
-        optimizer: ``"de"`` or ``"random"`` (random search at the same budget).
-        stop: ``"none"``, ``"target_prob"``, ``"target_beats_true"`` (targeted),
-            ``"true_prob"``, ``"misclassified"`` (non-targeted), or None for
-            ``"target_beats_true"`` / ``"misclassified"``.
-        stop_threshold: For ``"target_prob"`` (stop when ``p(target) >`` it, default 0.9) and
-            ``"true_prob"`` (stop when ``p(true) <`` it, default 0.05).
-        seed: Root seed; with ``image_ids`` and ``targets`` it fixes every random draw.
-        forward_batch: Images per forward pass. Results do not depend on it (see module doc).
-        fitness_dtype: ``torch.float32``, or ``torch.bfloat16`` / ``torch.float16`` to score
-            candidates under autocast; success is always re-judged in float32.
-        reuse_scores: Give a candidate that repeats an image its attack has already scored
-            that score instead of querying the network again (see
-            :mod:`~evofool.attacks._memo`). Changes no decision; ``queries`` still counts every
-            candidate, ``model_queries`` only the images sent to the network.
+        settings: Budget, search method, early stop, seed and batching
+            (:class:`AttackSettings`); its ``targeted`` must match whether ``targets`` is given.
+            Default: ``AttackSettings(targeted=targets is not None, **fields)``, whose defaults
+            are the paper's DE (population 400, 100 generations, F = 0.5).
         device: Where to run; default: the device of the model's first parameter (or CPU). The
             model must already be there.
         progress: Called as ``progress(finished, total)`` after each step in which attacks end.
+        **fields: Fields of :class:`AttackSettings` (``pixels``, ``popsize``, ...) when
+            ``settings`` is not given.
 
     Returns:
         An :class:`AttackResult` with one row per attack, in input order.
@@ -204,20 +198,7 @@ def one_pixel_attack(
     Raises:
         ValueError: If an argument is invalid; the message names it.
     """
-    config = AttackConfig(
-        targeted=targets is not None,
-        pixels=pixels,
-        popsize=popsize,
-        generations=generations,
-        mutation=mutation,
-        optimizer=optimizer,
-        stop=stop,
-        stop_threshold=stop_threshold,
-        seed=seed,
-        forward_batch=forward_batch,
-        fitness_dtype=fitness_dtype,
-        reuse_scores=reuse_scores,
-    )
+    config = _settings_for(settings, fields, targeted=targets is not None)
     if getattr(model, "training", False):
         raise ValueError("model is in training mode: call model.eval() before attacking it")
     if progress is not None and not callable(progress):
@@ -260,9 +241,7 @@ def one_pixel_attack(
         all_rows = np.arange(n, dtype=np.int64)
         # Reported numbers come from one image per forward pass, so they do not depend on the
         # other attacks of the shard (a row's logits can depend on its position in a batch).
-        judge = Evaluator(
-            model, clean, forward_batch=1, device=dev, fitness_dtype=torch.float32
-        )  # fmt: skip
+        judge = Evaluator(model, clean, forward_batch=1, device=dev, fitness_dtype=torch.float32)
         clean_scores = judge.score(all_rows, None, label_arr, target_arr, fp32=True)
         finals = _run(config, evaluator, clean, label_arr, target_arr, id_arr, progress)
         result_pheno = _stack_phenotypes([a.result for a in finals], config, clean.shape[1])
@@ -314,7 +293,7 @@ def _resolve_device(model: nn.Module, device: torch.device | str | None) -> torc
 
 
 def _run(
-    config: AttackConfig,
+    config: AttackSettings,
     evaluator: Evaluator,
     clean: torch.Tensor,
     labels: np.ndarray,
@@ -370,7 +349,7 @@ def _run(
 
 
 def _score_step(
-    config: AttackConfig,
+    config: AttackSettings,
     evaluator: Evaluator,
     active: list[_Attack],
     rows: np.ndarray,
@@ -411,7 +390,7 @@ def _score_step(
     return fitness, met, fresh
 
 
-def _stop_met(config: AttackConfig, scores: Scores, labels: np.ndarray) -> np.ndarray:
+def _stop_met(config: AttackSettings, scores: Scores, labels: np.ndarray) -> np.ndarray:
     """Which scored candidates meet the early-stop rule: bool ``(R,)``."""
     stop = config.stop
     if stop == "none":
@@ -462,7 +441,7 @@ def _advance(
         a.result = a.pheno[int(np.argmax(a.fitness))]
 
 
-def _stack_phenotypes(phenos: list[Phenotype], config: AttackConfig, channels: int) -> Phenotype:
+def _stack_phenotypes(phenos: list[Phenotype], config: AttackSettings, channels: int) -> Phenotype:
     if not phenos:
         d = config.pixels
         return Phenotype(
@@ -478,7 +457,7 @@ def _stack_phenotypes(phenos: list[Phenotype], config: AttackConfig, channels: i
 
 
 def _build_result(
-    config: AttackConfig,
+    config: AttackSettings,
     clean: torch.Tensor,
     labels: np.ndarray,
     targets: np.ndarray | None,

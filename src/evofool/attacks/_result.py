@@ -26,7 +26,7 @@ def _positive_int(name: str, value: object, minimum: int) -> int:
 
 
 @dataclass(frozen=True)
-class AttackConfig:
+class AttackSettings:
     """Every setting of a batch of one-pixel attacks; validated on construction.
 
     Attributes:
@@ -187,7 +187,7 @@ class AttackResult:
             rising) or ``p(true)`` (non-targeted, falling); NaN after the attack ended.
     """
 
-    config: AttackConfig
+    config: AttackSettings
     image_id: np.ndarray
     label: np.ndarray
     target: np.ndarray
@@ -277,7 +277,7 @@ class AttackResult:
             d["model_queries"] = d["queries"]
             d["config"] = {**d["config"], "reuse_scores": False}
         arrays = {name: np.asarray(d[name]) for name in _ARRAY_FIELDS}
-        return cls(config=AttackConfig(**d["config"]), **arrays)
+        return cls(config=AttackSettings(**d["config"]), **arrays)
 
     @classmethod
     def concat(cls, results: Sequence[AttackResult]) -> AttackResult:

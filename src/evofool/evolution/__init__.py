@@ -1,6 +1,7 @@
 """Fooling images: MAP-Elites over classes, direct and CPPN encodings, gradient ascent, transfer.
 
-The method of Nguyen, Yosinski and Clune (2015), "Deep Neural Networks are Easily Fooled".
+The method of Nguyen, Yosinski and Clune (2015), "Deep Neural Networks are Easily Fooled",
+as docs/method.md ("Fooling images") describes it.
 Everything works on whole batches, every stochastic routine takes a ``seed``, and a run saves
 to and resumes from one checksummed file.
 """
@@ -19,7 +20,7 @@ from evofool.evolution._cppn import (
     render_cppns,
 )
 from evofool.evolution._direct import DirectEncoding
-from evofool.evolution._encoding import Encoding, encoding_from_config
+from evofool.evolution._encoding import ENCODING_CLASSES, Encoding, encoding_from_spec
 from evofool.evolution._map_elites import MapElites, Scorer, softmax_scorer
 from evofool.evolution._operators import hsv_to_rgb, polynomial_mutation, quantize, quantize_
 from evofool.evolution._random import Rngs, spawn_seeds
@@ -30,6 +31,7 @@ __all__ = [
     "INPUTS",
     "INSERTION_RULES",
     "AscentResult",
+    "ENCODING_CLASSES",
     "CPPNEncoding",
     "CPPNGenome",
     "ClassArchive",
@@ -41,7 +43,7 @@ __all__ = [
     "activate",
     "class_confidence",
     "cppn_inputs",
-    "encoding_from_config",
+    "encoding_from_spec",
     "gradient_ascent",
     "hsv_to_rgb",
     "polynomial_mutation",

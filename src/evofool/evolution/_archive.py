@@ -1,4 +1,4 @@
-"""An archive of one elite per class, the MAP-Elites grid of the fooling-images study (C1).
+"""An archive of one elite per class, the MAP-Elites grid of the fooling images.
 
 Why not ``ribs.archives.GridArchive``: its cells are chosen by one measure value per solution,
 so the released code's rule (a child replaces the elite of *every* class whose probability it
@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-INSERTION_RULES = ("all", "top_class")
+from evofool.plan import INSERTIONS as INSERTION_RULES
 
 
 class ClassArchive:

@@ -1,4 +1,4 @@
-"""Fooling images by gradient ascent on a class's softmax output (FOOL C8, Sec. 3.9)."""
+"""Fooling images by gradient ascent on a class's softmax output (FOOL Sec. 3.9; docs/method.md)."""
 
 from __future__ import annotations
 

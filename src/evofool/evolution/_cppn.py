@@ -1,4 +1,4 @@
-"""CPPN encoding with an evolving topology, rendered for a whole population at once (FOOL C3).
+"""CPPN encoding with an evolving topology, rendered a population at a time (FOOL).
 
 A compositional pattern-producing network maps the coordinates of every pixel to its value.
 Genomes are small acyclic graphs of different sizes; :func:`render_cppns` evaluates a whole
@@ -345,10 +345,18 @@ def _plan(genomes: Sequence[CPPNGenome]) -> _Plan:
     collects the arrays (see :func:`_fields`).
     """
     fields = _fields(genomes)
-    (n_rows, layer_sizes, later_sizes, group_sizes, group_activations, groups_per_layer,
-     sources, weights, later_targets, output_rows) = layout_rows(
-        *fields, genomes[0].n_outputs, _CONSTANT_ROW
-    )  # fmt: skip
+    (
+        n_rows,
+        layer_sizes,
+        later_sizes,
+        group_sizes,
+        group_activations,
+        groups_per_layer,
+        sources,
+        weights,
+        later_targets,
+        output_rows,
+    ) = layout_rows(*fields, genomes[0].n_outputs, _CONSTANT_ROW)
     return _Plan(
         n_rows=int(n_rows),
         layer_sizes=layer_sizes.tolist(),
@@ -679,6 +687,9 @@ class CPPNEncoding:
         max_elements: Memory bound passed to :func:`render_cppns`.
     """
 
+    # Fooling-section settings the study builds it from (evofool.fooling.make_encoding).
+    SETTING_KEYS = ("color",)
+
     name = "cppn"
 
     def __init__(
@@ -809,9 +820,18 @@ class CPPNEncoding:
         new_weights = rng.uniform(low, high, size=n)
         new_activations = rng.integers(0, len(ACTIVATIONS), size=n)
         children = edit_graphs(
-            activations, fields.sources, fields.targets, weights, fields.n_nodes,
-            fields.n_edges, self.n_outputs, happens, picks, new_weights, new_activations,
-        )  # fmt: skip
+            activations,
+            fields.sources,
+            fields.targets,
+            weights,
+            fields.n_nodes,
+            fields.n_edges,
+            self.n_outputs,
+            happens,
+            picks,
+            new_weights,
+            new_activations,
+        )
         return CPPNGenome._many_unchecked(_Fields(*children), self.n_outputs)
 
     def _mutate_activations(self, fields: _Fields, rng: np.random.Generator) -> np.ndarray:
@@ -852,7 +872,7 @@ class CPPNEncoding:
         """Inverse of :meth:`genome_to_state`."""
         return CPPNGenome.from_state(state)
 
-    def config(self) -> dict[str, Any]:
+    def spec(self) -> dict[str, Any]:
         """Everything needed to rebuild this encoding (plain types)."""
         return {
             "name": self.name,
@@ -872,5 +892,5 @@ class CPPNEncoding:
         }
 
     def __repr__(self) -> str:
-        settings = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.spec().items() if k != "name")
         return f"CPPNEncoding({settings})"

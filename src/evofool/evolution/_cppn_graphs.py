@@ -266,9 +266,18 @@ def layout_rows(act, local_src, local_dst, weight, n_nodes, n_edges, k, constant
     first_row, later_before = _layer_starts(layer_sizes, later_sizes)
     row = _node_rows(act, n_nodes, group, group_end, later_before, constant_row)
     sources, weights, later_targets = _gathered(
-        local_src, local_dst, weight, n_nodes, n_edges, is_first, group, row, layer_sizes,
-        first_row, later_before,
-    )  # fmt: skip
+        local_src,
+        local_dst,
+        weight,
+        n_nodes,
+        n_edges,
+        is_first,
+        group,
+        row,
+        layer_sizes,
+        first_row,
+        later_before,
+    )
     group_sizes, group_activations, groups_per_layer = _group_runs(group_end, layer_sizes.size)
     return (
         first_row[-1],

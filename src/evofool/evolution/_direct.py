@@ -1,4 +1,4 @@
-"""Direct encoding: one gene per pixel and channel, mutated by polynomial mutation (FOOL C2)."""
+"""Direct encoding: one gene per pixel and channel, polynomial mutation (FOOL)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ class DirectEncoding:
         halving_period: If given, the mutation rate halves every ``halving_period``
             generations (the paper: 1000); ``None`` keeps it constant (the released code).
     """
+
+    # Fooling-section settings the study builds it from (evofool.fooling.make_encoding).
+    SETTING_KEYS = ("color", "mutation_rate", "halving_period")
 
     name = "direct"
 
@@ -138,7 +141,7 @@ class DirectEncoding:
         """Inverse of :meth:`genome_to_state`."""
         return torch.as_tensor(state, dtype=torch.float32).clone()
 
-    def config(self) -> dict[str, Any]:
+    def spec(self) -> dict[str, Any]:
         """Everything needed to rebuild this encoding (plain types)."""
         return {
             "name": self.name,

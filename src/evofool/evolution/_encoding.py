@@ -56,24 +56,28 @@ class Encoding(Protocol):
         """Inverse of :meth:`genome_to_state`."""
         ...
 
-    def config(self) -> dict[str, Any]:
-        """Plain-typed settings, ``name`` included, for :func:`encoding_from_config`."""
+    def spec(self) -> dict[str, Any]:
+        """Plain-typed settings, ``name`` included, for :func:`encoding_from_spec`."""
         ...
 
 
-_ENCODINGS = {"direct": DirectEncoding, "cppn": CPPNEncoding}
+# The one registry of encodings: name -> class (evofool.plan.ENCODINGS names the same).
+ENCODING_CLASSES: dict[str, type[DirectEncoding] | type[CPPNEncoding]] = {
+    "direct": DirectEncoding,
+    "cppn": CPPNEncoding,
+}
 
 
-def encoding_from_config(config: dict[str, Any]) -> DirectEncoding | CPPNEncoding:
-    """Rebuild an encoding from :meth:`config` output (``name`` picks the class).
+def encoding_from_spec(spec: dict[str, Any]) -> DirectEncoding | CPPNEncoding:
+    """Rebuild an encoding from :meth:`Encoding.spec` output (``name`` picks the class).
 
     Raises:
-        ValueError: If ``config["name"]`` is not ``"direct"`` or ``"cppn"``.
+        ValueError: If ``spec["name"]`` names no encoding of :data:`ENCODING_CLASSES`.
     """
-    settings = dict(config)
+    settings = dict(spec)
     name = settings.pop("name", None)
-    if name not in _ENCODINGS:
-        raise ValueError(f"config['name'] must be one of {sorted(_ENCODINGS)}, got {name!r}")
+    if name not in ENCODING_CLASSES:
+        raise ValueError(f"spec['name'] must be one of {sorted(ENCODING_CLASSES)}, got {name!r}")
     if "weight_range" in settings:
         settings["weight_range"] = tuple(settings["weight_range"])
-    return _ENCODINGS[name](**settings)
+    return ENCODING_CLASSES[name](**settings)

@@ -1,4 +1,4 @@
-"""MAP-Elites over classes: evolve one fooling image per class of a classifier (FOOL C1)."""
+"""MAP-Elites over classes: evolve one fooling image per class of a classifier (FOOL)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import nn
 
 from evofool.errors import EvofoolError
 from evofool.evolution._archive import INSERTION_RULES, ClassArchive
-from evofool.evolution._encoding import encoding_from_config
+from evofool.evolution._encoding import encoding_from_spec
 from evofool.evolution._random import Rngs
 from evofool.io import load_artifact, save_artifact
 
@@ -229,7 +229,7 @@ class MapElites:
         return {
             "format": _FORMAT,
             "version": _VERSION,
-            "encoding": self.encoding.config(),
+            "encoding": self.encoding.spec(),
             "n_classes": self.n_classes,
             "batch_size": self.batch_size,
             "insertion": self.insertion,
@@ -259,7 +259,7 @@ class MapElites:
                 f"saved MAP-Elites run has version {state.get('version')}, this code reads "
                 f"{_VERSION}: rerun the evolution step"
             )
-        encoding = encoding_from_config(state["encoding"])
+        encoding = encoding_from_spec(state["encoding"])
         run = cls(
             scorer,
             encoding,

@@ -1,4 +1,4 @@
-"""Transfer of fooling images: score images evolved against one network on another (FOOL C6)."""
+"""Transfer of fooling images: images evolved against one network, scored on another (FOOL 3.5)."""
 
 from __future__ import annotations
 

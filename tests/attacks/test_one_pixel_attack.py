@@ -10,8 +10,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from evofool.attacks import (
-    AttackConfig,
     AttackResult,
+    AttackSettings,
     attack_rng,
     one_pixel_attack,
     other_classes,
@@ -356,7 +356,7 @@ def test_queries_counted_exactly_without_stop(optimizer: str) -> None:
 
 
 def test_full_default_budget_is_40400() -> None:
-    assert AttackConfig(targeted=True).max_queries == 40_400
+    assert AttackSettings(targeted=True).max_queries == 40_400
 
 
 @pytest.mark.parametrize("optimizer", ["de", "random"])
@@ -800,9 +800,12 @@ def test_last_chunk_is_padded_to_the_smallest_halving_of_the_batch_that_holds_it
 
     def chunk_rows(forward_batch: int, n: int) -> int:
         ev = Evaluator(
-            nn.Identity(), torch.zeros(1, 1, 2, 2), forward_batch=forward_batch,
-            device=torch.device("cpu"), fitness_dtype=torch.float32,
-        )  # fmt: skip
+            nn.Identity(),
+            torch.zeros(1, 1, 2, 2),
+            forward_batch=forward_batch,
+            device=torch.device("cpu"),
+            fitness_dtype=torch.float32,
+        )
         return ev.chunk_rows(n)
 
     rows = {n: chunk_rows(512, n) for n in (1, 31, 32, 33, 64, 65, 300, 512)}
