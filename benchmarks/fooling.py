@@ -40,13 +40,12 @@ from evofool.evolution import (
     render_cppns,
     softmax_scorer,
 )
+from evofool.evolution.cppn_reference import reference_render_all
 from evofool.models import count_parameters, load_model
 from evofool.train import TrainSettings, train_classifier
 from evofool.versions import environment
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from cppn_reference import reference_render_all  # noqa: E402  (the tests' reference renderer)
 
 OUT = REPO / "benchmarks" / "results" / "fooling.json"
 GOALS = {"direct": 0.8, "cppn": 0.5}  # MAP-Elites images/s as a fraction of forward at batch 200

@@ -65,11 +65,11 @@ def paper_config(overlay: Path) -> dict[str, Any]:
     """The default config with the overlay merged over it, validated (defaults filled)."""
     from snakemake.utils import update_config  # noqa: PLC0415
 
-    from evofool.config import validate_config  # noqa: PLC0415
+    from evofool.config import resolve_config  # noqa: PLC0415
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     update_config(config, yaml.safe_load(overlay.read_text()))  # as --configfile merges
-    return validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    return resolve_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
 
 
 def job_counts(overlay: Path) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """Rule download_pretrained_weights: torchvision's AlexNet weights, verified by their sha256."""
 
-from evofool.imagenet import WEIGHTS_URL, download_weights
+from evofool.pretrained import WEIGHTS_URL, download_weights
 from evofool.workflow import run_rule
 
 

@@ -9,7 +9,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from evofool import imagenet, plan, targets
+from evofool import data, plan, pretrained, targets
 from evofool.config import check_local_paths, expand_imagenet_switch, resolve_config
 from evofool.errors import EvofoolError
 from evofool.fooling import scoring_network
@@ -26,7 +26,7 @@ def alexnet_file(tmp_path_factory):
     net = torchvision.models.alexnet(weights=None)
     path = tmp_path_factory.mktemp("weights") / "alexnet.pth"
     torch.save(net.state_dict(), path)
-    return path, imagenet.sha256_of(path)
+    return path, pretrained.sha256_of(path)
 
 
 def _manual_crops(x, size, flips):
@@ -69,14 +69,14 @@ def test_one_crop_is_the_centre_and_bad_crops_are_refused():
 
 def test_pretrained_alexnet_equals_torchvision_on_normalised_pixels(alexnet_file):
     path, _ = alexnet_file
-    model = imagenet.pretrained_alexnet(path)
+    model = pretrained.pretrained_alexnet(path)
     assert model.spec.in_shape == (3, 227, 227) and model.spec.n_classes == 1000
     reference = torchvision.models.alexnet(weights=None)
     reference.load_state_dict(torch.load(path, weights_only=True))
     reference.eval()
     x = torch.rand(2, 3, 227, 227)
-    mean = torch.tensor(imagenet.MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(imagenet.STD).view(1, 3, 1, 1)
+    mean = torch.tensor(pretrained.MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(pretrained.STD).view(1, 3, 1, 1)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference((x - mean) / std), atol=1e-5, rtol=1e-4)
 
@@ -85,58 +85,58 @@ def test_a_file_that_is_not_alexnet_weights_is_refused(tmp_path):
     lenet = build_model(ModelSpec("lenet", (1, 28, 28), 10))
     torch.save(lenet.state_dict(), tmp_path / "lenet.pth")
     with pytest.raises(EvofoolError, match="not a torchvision AlexNet state dict"):
-        imagenet.pretrained_alexnet(tmp_path / "lenet.pth")
+        pretrained.pretrained_alexnet(tmp_path / "lenet.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a torch file")
     with pytest.raises(EvofoolError, match="imagenet.weights"):
-        imagenet.pretrained_alexnet(tmp_path / "junk.pth")
+        pretrained.pretrained_alexnet(tmp_path / "junk.pth")
 
 
 def test_weights_are_verified_by_their_sha256(alexnet_file, tmp_path):
     path, sha = alexnet_file
-    imagenet.verify_weights(path, sha)
-    imagenet.verify_weights(path, sha[:8])
+    pretrained.verify_weights(path, sha)
+    pretrained.verify_weights(path, sha[:8])
     wrong = ("0" if sha[0] != "0" else "1") + sha[1:8]
     with pytest.raises(EvofoolError, match=f"expected one starting with {wrong}"):
-        imagenet.verify_weights(path, wrong)
+        pretrained.verify_weights(path, wrong)
     with pytest.raises(EvofoolError, match="set imagenet.weights"):
-        imagenet.verify_weights(tmp_path / "missing.pth", sha)
-    assert imagenet.WEIGHTS_SHA256 == "7be5be79"
+        pretrained.verify_weights(tmp_path / "missing.pth", sha)
+    assert pretrained.WEIGHTS_SHA256 == "7be5be79"
 
 
 def test_download_is_verified_and_leaves_nothing_when_it_fails(alexnet_file, tmp_path):
     path, sha = alexnet_file
     dest = tmp_path / "resources" / "alexnet.pth"
-    imagenet.download_weights(dest, sha, url=path.as_uri())
+    pretrained.download_weights(dest, sha, url=path.as_uri())
     assert dest.read_bytes() == path.read_bytes()
-    imagenet.download_weights(dest, sha, url="http://127.0.0.1:9/never-fetched.pth")  # cached
+    pretrained.download_weights(dest, sha, url="http://127.0.0.1:9/never-fetched.pth")  # cached
     other = tmp_path / "other" / "alexnet.pth"
     wrong = "0" * 8 if sha[:8] != "0" * 8 else "1" * 8
     with pytest.raises(EvofoolError, match="expected one starting with"):
-        imagenet.download_weights(other, wrong, url=path.as_uri())
+        pretrained.download_weights(other, wrong, url=path.as_uri())
     with pytest.raises(EvofoolError, match="could not download .* set imagenet.weights"):
-        imagenet.download_weights(other, sha, url="http://127.0.0.1:9/alexnet.pth")
+        pretrained.download_weights(other, sha, url="http://127.0.0.1:9/alexnet.pth")
     assert not other.exists() and not list(other.parent.glob("*partial*"))
 
 
 def test_folder_labels_by_index_by_synsets_and_by_the_full_sorted_set(tmp_path):
-    assert imagenet.folder_labels(["3", "999", "0"]) == {"3": 3, "999": 999, "0": 0}
+    assert data.folder_labels(["3", "999", "0"]) == {"3": 3, "999": 999, "0": 0}
     wnids = [f"n{10_000_000 + 7 * i:08d}" for i in range(1000)]
     shuffled = list(reversed(wnids))  # synsets give the order, not sorting
-    assert imagenet.folder_labels([wnids[5], wnids[2]], shuffled) == {wnids[5]: 994, wnids[2]: 997}
-    full = imagenet.folder_labels(list(reversed(wnids)))
+    assert data.folder_labels([wnids[5], wnids[2]], shuffled) == {wnids[5]: 994, wnids[2]: 997}
+    full = data.folder_labels(list(reversed(wnids)))
     assert full[wnids[0]] == 0 and full[wnids[999]] == 999
     with pytest.raises(EvofoolError, match="set imagenet.synsets"):
-        imagenet.folder_labels(wnids[:3])
+        data.folder_labels(wnids[:3])
     with pytest.raises(EvofoolError, match="WordNet id .* or class index"):
-        imagenet.folder_labels(["cat", "dog"])
+        data.folder_labels(["cat", "dog"])
     with pytest.raises(EvofoolError, match="must be 0-999"):
-        imagenet.folder_labels(["1000"])
+        data.folder_labels(["1000"])
     synsets = tmp_path / "LOC_synset_mapping.txt"
     synsets.write_text("".join(f"{w} some words, more words\n" for w in shuffled))
-    assert imagenet.read_synsets(synsets) == shuffled
+    assert data.read_synsets(synsets) == shuffled
     synsets.write_text("n01440764 tench\n")
     with pytest.raises(EvofoolError, match="must list the 1000 distinct WordNet ids"):
-        imagenet.read_synsets(synsets)
+        data.read_synsets(synsets)
 
 
 def _write_ilsvrc(root: Path, labels, seed=0):
@@ -156,19 +156,19 @@ def _write_ilsvrc(root: Path, labels, seed=0):
 
 def test_ilsvrc_images_are_read_as_rgb_resized_with_the_nearest_filter(tmp_path):
     written = _write_ilsvrc(tmp_path / "val", [7, 7, 42, 999, 3])
-    train, test, classes = imagenet.load_ilsvrc({"images": "val"}, tmp_path)
+    train, test, classes = data.load_ilsvrc({"images": "val"}, tmp_path)
     assert len(classes) == 1000 and classes[0] == "tench"
     assert test.x.shape == (5, 3, 227, 227) and test.x.dtype == torch.uint8
     got = {(int(y), bytes(x.permute(1, 2, 0).numpy())) for x, y in zip(test.x, test.y, strict=True)}
     assert got == {(label, bytes(arr)) for label, arr in written}
     assert torch.equal(train.x, test.x)
     settings = {"images": "val", "max_images": 2, "split_seed": 3}
-    _, subset, _ = imagenet.load_ilsvrc(settings, tmp_path)
+    _, subset, _ = data.load_ilsvrc(settings, tmp_path)
     assert len(subset.y) == 2
-    _, again, _ = imagenet.load_ilsvrc(settings, tmp_path)
+    _, again, _ = data.load_ilsvrc(settings, tmp_path)
     assert torch.equal(subset.x, again.x)
     with pytest.raises(EvofoolError, match="set imagenet.images"):
-        imagenet.load_ilsvrc({"images": "nowhere"}, tmp_path)
+        data.load_ilsvrc({"images": "nowhere"}, tmp_path)
 
 
 def _config(tmp_path, **imagenet_section):

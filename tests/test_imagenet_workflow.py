@@ -12,7 +12,7 @@ from matplotlib import image
 from PIL import Image
 from snakemake_runs import snakemake
 
-from evofool import imagenet
+from evofool import pretrained
 from evofool.evolution import MapElites
 from evofool.io import load_artifact
 from evofool.models import load_model
@@ -52,7 +52,7 @@ def _imagenet_config(root: Path, sha256: str) -> Path:
 def _write_images(root: Path, weights: Path) -> list[int]:
     """Random images of several sizes, each filed under the class the random AlexNet predicts
     for its 227x227 nearest-resized copy (so the attack has correctly classified images)."""
-    model = imagenet.pretrained_alexnet(weights)
+    model = pretrained.pretrained_alexnet(weights)
     rng = np.random.default_rng(0)
     labels = []
     for i in range(N_IMAGES):
@@ -73,7 +73,7 @@ def imagenet_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("imagenet")
     torch.manual_seed(0)
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), root / "alexnet.pth")
-    sha = imagenet.sha256_of(root / "alexnet.pth")
+    sha = pretrained.sha256_of(root / "alexnet.pth")
     labels = _write_images(root, root / "alexnet.pth")
     cfg = _imagenet_config(root, sha)
     args = ("--directory", root, "--configfile", TINY, cfg)
@@ -89,7 +89,7 @@ def test_imagenet_dataset_and_model_are_the_images_and_the_named_weights(imagene
     assert data["x_test"].shape == (N_IMAGES, 3, 227, 227) and len(data["classes"]) == 1000
     assert sorted(data["y_test"].tolist()) == sorted(labels)
     model = load_model(root / "results/models/dataset=imagenet/net=alexnet/seed=0/model.pt")
-    reference = imagenet.pretrained_alexnet(root / "alexnet.pth")
+    reference = pretrained.pretrained_alexnet(root / "alexnet.pth")
     x = data["x_test"].float() / 255
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x), atol=1e-4, rtol=1e-4)

