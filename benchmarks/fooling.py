@@ -16,9 +16,6 @@ reached. Prints markdown tables and writes ``benchmarks/results/fooling.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from common import RESULTS, cell, md_table, run_record, save_json
 from torch import nn
 
 from evofool.data import prepare_dataset
@@ -43,11 +41,10 @@ from evofool.evolution import (
 from evofool.evolution.cppn_reference import reference_render_all
 from evofool.models import count_parameters, load_model
 from evofool.train import TrainSettings, train_classifier
-from evofool.versions import environment
 
 REPO = Path(__file__).resolve().parents[1]
 
-OUT = REPO / "benchmarks" / "results" / "fooling.json"
+OUT = RESULTS / "fooling.json"
 GOALS = {"direct": 0.8, "cppn": 0.5}  # MAP-Elites images/s as a fraction of forward at batch 200
 RENDER_GOAL = 20.0  # speed-up of the batched CPPN renderer over the reference
 
@@ -326,16 +323,7 @@ def bench_render(
 
 def print_table(title: str, rows: list[dict], keys: list[str]) -> None:
     print(f"\n### {title}\n")
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for r in rows:
-        print("| " + " | ".join(_cell(r.get(k, "")) for k in keys) + " |")
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    print(md_table(rows, [(k, k) for k in keys], fmt=cell))
 
 
 def main() -> None:
@@ -460,21 +448,17 @@ def main() -> None:
         ],
     )
 
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    result = {
-        "command": "python benchmarks/fooling.py " + " ".join(sys.argv[1:]),
-        "settings": vars(args) | {"model": None if args.model is None else str(args.model)},
-        "model": model_info,
-        "forward": forward,
-        "forward_best_batch": best["batch"],
-        "map_elites": runs,
-        "rendering": renders,
-        "threads": torch.get_num_threads(),
-        "environment": environment(),
-        "cpu_count": os.cpu_count(),
-    }
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {OUT}")
+    record = run_record(
+        "fooling.py",
+        settings=vars(args) | {"model": None if args.model is None else str(args.model)},
+        model=model_info,
+        forward=forward,
+        forward_best_batch=best["batch"],
+        map_elites=runs,
+        rendering=renders,
+        threads=torch.get_num_threads(),
+    )
+    save_json(OUT, record)
 
 
 if __name__ == "__main__":

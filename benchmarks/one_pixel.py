@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from common import RESULTS, log, md_table
 from torch import nn
 
 from evofool.attacks import AttackSettings, one_pixel_attack
@@ -47,7 +48,7 @@ from evofool.train import TrainSettings, accuracy, train_classifier
 from evofool.versions import environment
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "benchmarks" / "results" / "one_pixel.json"
+OUT = RESULTS / "one_pixel.json"
 CIFAR_ARCHS = ("allconv", "nin", "vgg16")
 FORWARD_BATCHES = (32, 64, 128, 256, 400, 512)
 ENGINE_BATCHES = (64, 128, 256, 400, 512)
@@ -57,10 +58,6 @@ DEFAULT_SETTING = (_ENGINE.forward_batch, _ENGINE.fitness_dtype, "contiguous")
 TORCHATTACKS_INF_BATCH = 128  # torchattacks' documented default
 ART_PREDICT_BATCH = 128  # PyTorchClassifier.predict's default; PixelAttack does not change it
 GOAL_RATIO = 0.85
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- model wrappers
@@ -698,14 +695,36 @@ def best_float32_batch(engine: list[dict] | None) -> int | None:
 # --------------------------------------------------------------------------- output
 
 
-def md_table(rows: list[dict], columns: Sequence[tuple[str, str]]) -> str:
-    lines = [
-        "| " + " | ".join(header for _, header in columns) + " |",
-        "|" + "---|" * len(columns),
-    ]
-    for r in rows:
-        lines.append("| " + " | ".join(str(r.get(key, "")) for key, _ in columns) + " |")
-    return "\n".join(lines)
+FORWARD_COLUMNS = [
+    ("memory_format", "memory format"),
+    ("dtype", "dtype"),
+    ("batch", "best batch"),
+    ("images_per_second", "images/s"),
+]
+ENGINE_COLUMNS = [
+    ("forward_batch", "forward_batch"),
+    ("fitness_dtype", "fitness dtype"),
+    ("memory_format", "memory format"),
+    ("reuse_scores", "reuse"),
+    ("active_attacks", "active"),
+    ("repeated_share", "repeats"),
+    ("padding_share", "padding"),
+    ("seconds", "s"),
+    ("queries_per_second", "candidates/s"),
+    ("model_queries_per_second", "model queries/s"),
+    ("ratio_to_fp32_forward_best", "/ fp32 forward best"),
+    ("ratio_to_same_mode_forward_best", "/ same-mode forward best"),
+]
+SIDE_BY_SIDE_COLUMNS = [
+    ("attack", "attack"),
+    ("successes", "successes"),
+    ("seconds_per_attack", "s / attack"),
+    ("forwarded_images_per_attack", "images forwarded / attack"),
+    ("queries_per_attack", "queries / attack"),
+    ("forwarded_images_per_second", "images/s"),
+    ("share_of_fp32_forward_limit", "share of fp32 forward limit"),
+]
+SPEEDUP_COLUMNS = [("ours", "ours"), ("peer", "peer"), ("speedup", "speed-up (s/attack)")]
 
 
 def print_model(entry: dict) -> None:
@@ -714,22 +733,12 @@ def print_model(entry: dict) -> None:
         print(entry["model"]["note"] + "\n")
     if "forward" in entry:
         best = [
-            {**best_forward(entry["forward"], m, d)}
+            best_forward(entry["forward"], m, d)
             for m in ("contiguous", "channels_last")
             for d in ("float32", "bfloat16")
         ]
         print("### Forward limit (inference_mode, best batch per mode)\n")
-        print(
-            md_table(
-                best,
-                [
-                    ("memory_format", "memory format"),
-                    ("dtype", "dtype"),
-                    ("batch", "best batch"),
-                    ("images_per_second", "images/s"),
-                ],
-            )
-        )
+        print(md_table(best, FORWARD_COLUMNS))
     if "engine" in entry:
         p1 = entry["engine_settings"]
         print(
@@ -737,58 +746,25 @@ def print_model(entry: dict) -> None:
             f"popsize {p1['popsize']}, {p1['generations']} generations, stop 'none': "
             f"{p1['max_queries']} queries each; goal ratio >= {GOAL_RATIO})\n"
         )
-        print(
-            md_table(
-                entry["engine"],
-                [
-                    ("forward_batch", "forward_batch"),
-                    ("fitness_dtype", "fitness dtype"),
-                    ("memory_format", "memory format"),
-                    ("reuse_scores", "reuse"),
-                    ("active_attacks", "active"),
-                    ("repeated_share", "repeats"),
-                    ("padding_share", "padding"),
-                    ("seconds", "s"),
-                    ("queries_per_second", "candidates/s"),
-                    ("model_queries_per_second", "model queries/s"),
-                    ("ratio_to_fp32_forward_best", "/ fp32 forward best"),
-                    ("ratio_to_same_mode_forward_best", "/ same-mode forward best"),
-                ],
-            )
-        )
+        print(md_table(entry["engine"], ENGINE_COLUMNS))
     if "side_by_side" in entry:
-        s = entry["side_by_side"]
-        print(
-            f"\n### Part 2: side by side ({s['images']} correctly classified test images, "
-            f"popsize {s['popsize']}, {s['generations']} generations, 1 pixel, non-targeted)\n"
-        )
-        print(
-            md_table(
-                s["rows"],
-                [
-                    ("attack", "attack"),
-                    ("successes", "successes"),
-                    ("seconds_per_attack", "s / attack"),
-                    ("forwarded_images_per_attack", "images forwarded / attack"),
-                    ("queries_per_attack", "queries / attack"),
-                    ("forwarded_images_per_second", "images/s"),
-                    ("share_of_fp32_forward_limit", "share of fp32 forward limit"),
-                ],
-            )
-        )
-        for pop in s["rows"]:
-            if "effective_population" in pop["config"]:
-                print(f"\n- {pop['attack']}: population {pop['config']['effective_population']}")
-        if s.get("speedups"):
-            print()
-            print(
-                md_table(
-                    s["speedups"],
-                    [("ours", "ours"), ("peer", "peer"), ("speedup", "speed-up (s/attack)")],
-                )
-            )
-            faster = s["faster_peer"]
-            print(f"\nspeed-up vs the faster peer ({faster}): {s['speedup_vs_faster_peer']}")
+        print_side_by_side(entry["side_by_side"])
+
+
+def print_side_by_side(s: dict) -> None:
+    print(
+        f"\n### Part 2: side by side ({s['images']} correctly classified test images, "
+        f"popsize {s['popsize']}, {s['generations']} generations, 1 pixel, non-targeted)\n"
+    )
+    print(md_table(s["rows"], SIDE_BY_SIDE_COLUMNS))
+    for pop in s["rows"]:
+        if "effective_population" in pop["config"]:
+            print(f"\n- {pop['attack']}: population {pop['config']['effective_population']}")
+    if s.get("speedups"):
+        print()
+        print(md_table(s["speedups"], SPEEDUP_COLUMNS))
+        faster = s["faster_peer"]
+        print(f"\nspeed-up vs the faster peer ({faster}): {s['speedup_vs_faster_peer']}")
 
 
 def save(key: str, entry: dict) -> None:

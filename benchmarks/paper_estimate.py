@@ -35,13 +35,14 @@ from typing import Any
 
 import torch
 import yaml
+from common import RESULTS, log
 
 from evofool.evolution import CPPNEncoding, DirectEncoding, MapElites
 from evofool.models import ModelSpec, build_model
 from evofool.versions import environment
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "benchmarks" / "results" / "paper_estimate.json"
+OUT = RESULTS / "paper_estimate.json"
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 TRAIN_IMAGES = {"mnist": 60_000, "cifar10": 50_000}
 STAGES = {
@@ -55,10 +56,6 @@ STAGES = {
         "evaluate_retraining_round",
     ],
 }
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def paper_config(overlay: Path) -> dict[str, Any]:

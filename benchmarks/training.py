@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,33 +17,22 @@ import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, md_table, run_record, save_json
 
 from evofool.data import prepare_dataset
 from evofool.models import ModelSpec, build_model, count_parameters
 from evofool.train import TrainSettings, train_classifier
-from evofool.versions import environment
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "benchmarks" / "results" / "training.json"
+OUT = RESULTS / "training.json"
 
 
 def _snakemake(tmp: str, cores: int, *extra: str) -> float:
     """Run the default study in ``tmp`` and return the wall time in seconds."""
     t0 = time.perf_counter()
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--cores",
-            str(cores),
-            "--directory",
-            tmp,
-            "-q",
-            *extra,
-        ],
+        [*snakemake, "--cores", str(cores), "--directory", tmp, "-q", *extra],
         check=True,
         capture_output=True,
     )
@@ -139,10 +127,7 @@ def print_table(rows: list[dict]) -> None:
         "train_seconds",
         "wall_seconds",
     ]
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for r in rows:
-        print("| " + " | ".join(str(r.get(k, "")) for k in keys) + " |")
+    print(md_table(rows, [(k, k) for k in keys]))
 
 
 def main() -> None:
@@ -175,16 +160,7 @@ def main() -> None:
             args.lr,
         )
     print_table(rows)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(OUT.read_text()) if OUT.exists() else {}
-    previous[args.mode] = {
-        "command": "python benchmarks/training.py " + " ".join(sys.argv[1:]),
-        "rows": rows,
-        "environment": environment(),
-        "cpu_count": os.cpu_count(),
-    }
-    OUT.write_text(json.dumps(previous, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    save_json(OUT, {args.mode: run_record("training.py", rows=rows)})
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@ damaged artifact is refused with one line."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from snakemake_runs import SNAKEMAKE
 
 from evofool.io import load_artifact, read_json
 
@@ -26,20 +26,8 @@ pytestmark = pytest.mark.workflow
 
 
 def _command(root: Path, cores: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        *TARGETS,
-        "--cores",
-        str(cores),
-        "--directory",
-        str(root),
-        "--configfile",
-        str(CONFIG),
-    ]
+    options = ["--cores", str(cores), "--directory", str(root), "--configfile", str(CONFIG)]
+    return [*SNAKEMAKE, *TARGETS, *options]
 
 
 def _run(root: Path, cores: int) -> subprocess.CompletedProcess:

@@ -10,13 +10,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from snakemake_runs import SNAKEMAKE
 
 pytestmark = pytest.mark.slurm
 
@@ -68,11 +68,7 @@ def is_local_rule(rule):
 
 def snakemake_cmd(workdir, *args):
     return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
+        *SNAKEMAKE,
         "--directory",
         str(workdir),
         "--configfile",
