@@ -3,25 +3,14 @@
 import pandas as pd
 
 from evofool.evolution import MapElites
-from evofool.fooling import elite_rows, history_rows
-from evofool.targets import path_wildcards
+from evofool.fooling import elite_rows, history_rows, run_columns
 from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    wildcards = smk.wildcards
     elites, history = [], []
     for path in smk.input.runs:
-        key = path_wildcards(path)
-        me = MapElites.load(path)
-        ids = dict(
-            dataset=wildcards.dataset,
-            net=wildcards.net,
-            model_seed=int(wildcards.seed),
-            encoding=key["encoding"],
-            insertion=key["insertion"],
-            run=int(key["run"]),
-        )
+        me, ids = MapElites.load(path), run_columns(path)
         elites.append(elite_rows(me, **ids))
         history.append(history_rows(me, **ids))
     pd.concat(elites).to_csv(smk.output.elites, index=False)

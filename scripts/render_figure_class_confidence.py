@@ -3,12 +3,12 @@
 import pandas as pd
 
 from evofool import plots
-from evofool.data import load_dataset
+from evofool.io import read_json
 from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    classes = load_dataset(smk.input.data)["classes"]
+    classes = read_json(smk.input.summary)["classes"]
     elites = pd.read_csv(smk.input.elites)
     ax = plots.class_confidence(elites, classes)
     plots.save(ax.figure, smk.output.figure)

@@ -3,13 +3,13 @@
 import pandas as pd
 
 from evofool import plots
-from evofool.io import load_artifact
+from evofool.io import read_json
 from evofool.tables import reachable_shares
 from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    classes = load_artifact(smk.input.images)["classes"]
+    classes = read_json(smk.input.summary)["classes"]
     shares = reachable_shares([pd.read_csv(p) for p in smk.input.attacks], len(classes))
     ax = plots.reachable_targets(shares)
     plots.save(ax.figure, smk.output.figure)

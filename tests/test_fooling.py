@@ -1,24 +1,19 @@
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from evofool.errors import EvofoolError
 from evofool.evolution import MapElites
 from evofool.fooling import elite_rows, evolve, history_rows, make_encoding, transfer_rows
-from evofool.models import ModelSpec, build_model
-from evofool.plan import fooling_run_seed as run_seed
-from evofool.tables import ascent_table, encoding_tests, summary_table, transfer_table
+from evofool.tables import summary_table, transfer_table
 
 ENCODING = {"color": "gray", "mutation_rate": 0.1, "halving_period": None}
 HSV = {**ENCODING, "color": "hsv"}
 
 
 @pytest.fixture(scope="module")
-def model():
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return build_model(ModelSpec("lenet", (1, 28, 28), 10, 0.25)).eval()
+def model(untrained_lenet):
+    return untrained_lenet
 
 
 def test_encoding_must_fit_the_images():
@@ -26,18 +21,6 @@ def test_encoding_must_fit_the_images():
     assert make_encoding("cppn", HSV, (3, 32, 32)).image_shape == (3, 32, 32)
     with pytest.raises(EvofoolError, match="use hsv"):
         make_encoding("direct", ENCODING, (3, 32, 32))
-
-
-def test_run_seeds_differ_per_run_encoding_and_rule():
-    seeds = {
-        run_seed(0, e, i, r)
-        for e in ("direct", "cppn")
-        for i in ("all", "top_class")
-        for r in range(5)
-    }
-    assert len(seeds) == 20
-    assert run_seed(0, "direct", "all", 0) == run_seed(0, "direct", "all", 0)
-    assert run_seed(1, "direct", "all", 0) != run_seed(0, "direct", "all", 0)
 
 
 @pytest.mark.parametrize("name", ["direct", "cppn"])
@@ -111,60 +94,6 @@ def test_rows_and_summary_agree_with_the_archive(model):
     assert np.allclose(same["target_confidence"], same["source_confidence"], atol=1e-5)
     table = transfer_table(same)
     assert table.iloc[0]["elites"] == int(me.archive.filled.sum())
-
-
-def _elites(direct, cppn):
-    rows = []
-    for enc, values in (("direct", direct), ("cppn", cppn)):
-        for i, v in enumerate(values):
-            rows.append(
-                dict(
-                    dataset="mnist",
-                    net="lenet",
-                    model_seed=0,
-                    encoding=enc,
-                    insertion="all",
-                    run=i // 10,
-                    **{"class": i % 10},
-                    confidence=v,
-                    generation_found=1,
-                    excluded=False,
-                )
-            )
-    return pd.DataFrame(rows)
-
-
-def test_encoding_test_detects_a_difference_and_counts_classes():
-    rng = np.random.default_rng(0)
-    elites = _elites(rng.uniform(0.2, 0.5, 30), rng.uniform(0.991, 1.0, 30))
-    tests = encoding_tests(elites)
-    assert tests.iloc[0]["p_value"] < 1e-6 and tests.iloc[0]["n_a"] == 30
-    summary = summary_table(elites).set_index("encoding")
-    assert (
-        summary.loc["cppn", "classes_at_99"] == 10 and summary.loc["direct", "classes_at_99"] == 0
-    )
-
-
-def test_excluded_classes_do_not_count():
-    elites = _elites([0.1] * 10, [0.2] * 10)
-    elites.loc[elites["class"] == 9, ["excluded", "confidence"]] = [True, np.nan]
-    assert (summary_table(elites)["classes"] == 9).all()
-
-
-def test_ascent_table_rows():
-    result = {
-        "classes": ["0", "1"],
-        "confidences": torch.tensor([0.9999, 0.5]),
-        "steps_to": torch.tensor([[3, 5, 9], [-1, -1, -1]]),
-        "thresholds": [0.99, 0.999, 0.9999],
-        "steps": 20,
-        "decay": 0.0,
-    }
-    table = ascent_table(
-        {"results/fooling/dataset=mnist/net=lenet/seed=0/gradient_ascent.pt": result}
-    )
-    assert table["step_to_99.99"].tolist() == [9, -1]
-    assert table["net"].tolist() == ["lenet", "lenet"]
 
 
 def test_history_rows_of_long_runs_keep_every_kth_generation_and_the_last():

@@ -1,16 +1,12 @@
-import json
-
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from attack_tables import assert_same_attacks
 
 from evofool.errors import EvofoolError
-from evofool.models import ModelSpec, build_model
 from evofool.one_pixel import example_panels, run_shard, select_images, shard_plan, tidy
 from evofool.plan import one_pixel_shards as n_shards
-from evofool.tables import de_vs_random_table, fitness_curves, success_table
+from evofool.tables import de_vs_random_table, success_table
 
 SETTINGS = {
     "targeted_images": 3,
@@ -29,10 +25,8 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def model():
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return build_model(ModelSpec("lenet", (1, 28, 28), 10, 0.25)).eval()
+def model(untrained_lenet):
+    return untrained_lenet
 
 
 @pytest.fixture(scope="module")
@@ -119,18 +113,3 @@ def test_example_panels_reproduce_the_adversarial_images(model, selection):
     shown = frame.sort_values(["success", "confidence"], ascending=[False, False]).head(3)
     expected = probs[torch.arange(3), torch.tensor(shown["final_label"].to_numpy())]
     assert np.allclose(expected.numpy(), shown["confidence"].to_numpy(), atol=1e-5)
-
-
-def test_fitness_curves_keep_successful_attacks_only():
-    frame = pd.DataFrame(
-        {"success": [True, False, True], "fitness_curve": [json.dumps([0.9, 0.4, None])] * 3}
-    )
-    curves = fitness_curves(frame)
-    assert curves.shape == (2, 3) and np.isnan(curves[0, 2])
-
-
-def test_fitness_curves_of_a_table_without_successes_are_empty_but_budget_wide():
-    frame = pd.DataFrame(
-        {"success": [False, False], "generations": [4, 4], "fitness_curve": ["[0.9]"] * 2}
-    )
-    assert fitness_curves(frame).shape == (0, 5)

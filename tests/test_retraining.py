@@ -2,12 +2,11 @@
 target, shards cover the runs, a killed shard resumes, and the round statistics."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from evofool import plan, retraining, tables
+from evofool import plan, retraining
 from evofool.errors import EvofoolError
 from evofool.evolution import DirectEncoding, MapElites
 from evofool.models import ModelSpec
@@ -198,30 +197,6 @@ def test_clean_accuracy_counts_a_fooling_prediction_as_wrong():
     held_out = torch.rand(6, 1, 8, 8)
     assert retraining.share_labelled_fooling(net, held_out, data["classes"]) == 1.0
     assert np.isnan(retraining.share_labelled_fooling(net, held_out, ["0", "1", "2"]))
-
-
-def test_round_statistics_compare_round_one_with_each_later_round():
-    rng = np.random.default_rng(0)
-    elites = pd.concat(
-        pd.DataFrame(
-            {
-                "round": r,
-                "run": np.repeat([0, 1], 5),
-                "class": list("abcde") * 2,
-                "confidence": rng.uniform(lo, lo + 0.01, 10),
-            }
-        )
-        for r, lo in [(1, 0.99), (2, 0.99), (3, 0.5)]
-    )
-    tests = tables.round_tests(elites)
-    assert tests["round"].tolist() == [2, 3]
-    assert tests.loc[1, "p_value"] < 0.001 < tests.loc[0, "p_value"]
-    assert tests.loc[1, "u"] == 100.0  # every round-1 value beats every round-3 value
-    rounds = pd.DataFrame({"round": [1, 2, 3], "clean_accuracy": [0.9, 0.9, 0.9]})
-    table = tables.round_table(rounds, elites)
-    assert table["eval_runs"].tolist() == [2, 2, 2]
-    assert table["classes_at_99"].tolist() == [5.0, 5.0, 0.0]
-    assert 99 < table.loc[0, "median_confidence"] < 100
 
 
 def test_a_rounds_jobs_depend_only_on_their_own_settings():

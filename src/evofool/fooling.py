@@ -23,6 +23,7 @@ from evofool.evolution import (
 from evofool.models import Classifier, CropAveraged
 from evofool.plan import ENCODINGS
 from evofool.tables import with_leading_columns
+from evofool.targets import path_wildcards
 
 
 def make_encoding(
@@ -120,6 +121,19 @@ def evolve(
         if checkpoint is not None and me.generation < generations:
             me.save(checkpoint)
     return me
+
+
+def run_columns(run_path: str | Path) -> dict[str, Any]:
+    """The columns that identify a run in the tables, read from its file's path."""
+    key = path_wildcards(run_path)
+    return {
+        "dataset": key["dataset"],
+        "net": key["net"],
+        "model_seed": int(key["seed"]),
+        "encoding": key["encoding"],
+        "insertion": key["insertion"],
+        "run": int(key["run"]),
+    }
 
 
 def elite_rows(me: MapElites, **columns: Any) -> pd.DataFrame:

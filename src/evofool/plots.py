@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from evofool import metrics  # noqa: E402
+
 if TYPE_CHECKING:
     import torch
 
@@ -271,6 +273,17 @@ def class_image_grid(
     if note:
         fig.suptitle(note.strip(" ()"), fontsize=10)
     return fig
+
+
+def class_pair_figure(kind: str, attacks: pd.DataFrame, classes: Sequence[str]) -> plt.Axes:
+    """The ``heatmap`` (:func:`pair_heatmap`) or ``class_counts`` figure of one attack table."""
+    draw = {"heatmap": pair_heatmap, "class_counts": class_counts}[kind]
+    return draw(
+        metrics.pair_counts(attacks, len(classes)),
+        classes,
+        title=setting_title(attacks),
+        attacked=metrics.attacked_per_class(attacks, len(classes)),
+    )
 
 
 def setting_title(attacks: pd.DataFrame) -> str:

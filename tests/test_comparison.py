@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from evofool import comparison, metrics
-from evofool.tables import rule_benchmarks
 
 
 def test_median_interval_matches_the_order_statistics_table():
@@ -111,23 +110,3 @@ def test_every_paper_number_of_the_study_is_listed_once():
     assert len(keys) == len(set(keys))
     sources = {p.source for p in comparison.PAPER_NUMBERS}
     assert {"OPA Table IV", "OPA Table VII", "OPA Table VIII", "FOOL Fig 11"} <= sources
-
-
-def _bench(path, seconds, rss):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    path.write_text(header + f"{seconds}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t50\t{seconds / 2}\n")
-
-
-def test_rule_benchmarks_sum_jobs_per_rule(tmp_path):
-    _bench(tmp_path / "train_model" / "dataset=a" / "net=b" / "seed=0.tsv", 10.0, 500)
-    _bench(tmp_path / "train_model" / "dataset=a" / "net=b" / "seed=1.tsv", 30.0, 700)
-    _bench(tmp_path / "tabulate_fooling.tsv", 2.0, 100)
-    table = rule_benchmarks(tmp_path).set_index("rule")
-    assert table.loc["train_model", "jobs"] == 2
-    assert table.loc["train_model", "total_seconds"] == 40.0
-    assert table.loc["train_model", "median_seconds"] == 20.0
-    assert table.loc["train_model", "peak_rss_mb"] == 700.0
-    assert table.loc["train_model", "cpu_seconds"] == 20.0
-    assert list(table.index) == ["train_model", "tabulate_fooling"]  # slowest first
-    assert rule_benchmarks(tmp_path / "none").empty

@@ -1,0 +1,129 @@
+"""The study's tables from tidy rows (evofool.tables)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+
+from evofool import tables
+from evofool.tables import (
+    ascent_table,
+    encoding_tests,
+    fitness_curves,
+    rule_benchmarks,
+    summary_table,
+)
+
+
+def _elites(direct, cppn):
+    rows = []
+    for enc, values in (("direct", direct), ("cppn", cppn)):
+        for i, v in enumerate(values):
+            rows.append(
+                dict(
+                    dataset="mnist",
+                    net="lenet",
+                    model_seed=0,
+                    encoding=enc,
+                    insertion="all",
+                    run=i // 10,
+                    **{"class": i % 10},
+                    confidence=v,
+                    generation_found=1,
+                    excluded=False,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def _bench(path, seconds, rss):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    path.write_text(header + f"{seconds}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t50\t{seconds / 2}\n")
+
+
+def test_encoding_test_detects_a_difference_and_counts_classes():
+    rng = np.random.default_rng(0)
+    elites = _elites(rng.uniform(0.2, 0.5, 30), rng.uniform(0.991, 1.0, 30))
+    tests = encoding_tests(elites)
+    assert tests.iloc[0]["p_value"] < 1e-6 and tests.iloc[0]["n_a"] == 30
+    summary = summary_table(elites).set_index("encoding")
+    assert (
+        summary.loc["cppn", "classes_at_99"] == 10 and summary.loc["direct", "classes_at_99"] == 0
+    )
+
+
+def test_excluded_classes_do_not_count():
+    elites = _elites([0.1] * 10, [0.2] * 10)
+    elites.loc[elites["class"] == 9, ["excluded", "confidence"]] = [True, np.nan]
+    assert (summary_table(elites)["classes"] == 9).all()
+
+
+def test_ascent_table_rows():
+    result = {
+        "classes": ["0", "1"],
+        "confidences": torch.tensor([0.9999, 0.5]),
+        "steps_to": torch.tensor([[3, 5, 9], [-1, -1, -1]]),
+        "thresholds": [0.99, 0.999, 0.9999],
+        "steps": 20,
+        "decay": 0.0,
+    }
+    table = ascent_table(
+        {"results/fooling/dataset=mnist/net=lenet/seed=0/gradient_ascent.pt": result}
+    )
+    assert table["step_to_99.99"].tolist() == [9, -1]
+    assert table["net"].tolist() == ["lenet", "lenet"]
+
+
+def test_round_statistics_compare_round_one_with_each_later_round():
+    rng = np.random.default_rng(0)
+    elites = pd.concat(
+        pd.DataFrame(
+            {
+                "round": r,
+                "run": np.repeat([0, 1], 5),
+                "class": list("abcde") * 2,
+                "confidence": rng.uniform(lo, lo + 0.01, 10),
+            }
+        )
+        for r, lo in [(1, 0.99), (2, 0.99), (3, 0.5)]
+    )
+    tests = tables.round_tests(elites)
+    assert tests["round"].tolist() == [2, 3]
+    assert tests.loc[1, "p_value"] < 0.001 < tests.loc[0, "p_value"]
+    assert tests.loc[1, "u"] == 100.0  # every round-1 value beats every round-3 value
+    rounds = pd.DataFrame({"round": [1, 2, 3], "clean_accuracy": [0.9, 0.9, 0.9]})
+    table = tables.round_table(rounds, elites)
+    assert table["eval_runs"].tolist() == [2, 2, 2]
+    assert table["classes_at_99"].tolist() == [5.0, 5.0, 0.0]
+    assert 99 < table.loc[0, "median_confidence"] < 100
+
+
+def test_rule_benchmarks_sum_jobs_per_rule(tmp_path):
+    _bench(tmp_path / "train_model" / "dataset=a" / "net=b" / "seed=0.tsv", 10.0, 500)
+    _bench(tmp_path / "train_model" / "dataset=a" / "net=b" / "seed=1.tsv", 30.0, 700)
+    _bench(tmp_path / "tabulate_fooling.tsv", 2.0, 100)
+    table = rule_benchmarks(tmp_path).set_index("rule")
+    assert table.loc["train_model", "jobs"] == 2
+    assert table.loc["train_model", "total_seconds"] == 40.0
+    assert table.loc["train_model", "median_seconds"] == 20.0
+    assert table.loc["train_model", "peak_rss_mb"] == 700.0
+    assert table.loc["train_model", "cpu_seconds"] == 20.0
+    assert list(table.index) == ["train_model", "tabulate_fooling"]  # slowest first
+    assert rule_benchmarks(tmp_path / "none").empty
+
+
+def test_fitness_curves_keep_successful_attacks_only():
+    frame = pd.DataFrame(
+        {"success": [True, False, True], "fitness_curve": [json.dumps([0.9, 0.4, None])] * 3}
+    )
+    curves = fitness_curves(frame)
+    assert curves.shape == (2, 3) and np.isnan(curves[0, 2])
+
+
+def test_fitness_curves_of_a_table_without_successes_are_empty_but_budget_wide():
+    frame = pd.DataFrame(
+        {"success": [False, False], "generations": [4, 4], "fitness_curve": ["[0.9]"] * 2}
+    )
+    assert fitness_curves(frame).shape == (0, 5)
