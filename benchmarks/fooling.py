@@ -3,9 +3,9 @@
 Measures (1) images evaluated per second by MAP-Elites (all-classes insertion, 200 children a
 generation) with the direct and the CPPN encoding on LeNet, against LeNet's pure forward
 throughput, with the time per generation split into selection, mutation, rendering, forward and
-tell; (2) the batched CPPN renderer against the tests' one-genome-at-a-time reference renderer
-(``tests/cppn_reference.py``); (3) the median best confidence per class the measured runs
-reached. Prints markdown tables and writes ``benchmarks/results/fooling.json``.
+tell; (2) the batched CPPN renderer against the one-genome-at-a-time reference renderer the tests
+use (``evofool.evolution.cppn_reference``); (3) the median best confidence per class the measured
+runs reached. Prints markdown tables and writes ``benchmarks/results/fooling.json``.
 
     python benchmarks/fooling.py
     python benchmarks/fooling.py --model results/models/dataset=mnist/net=lenet/seed=0/model.pt

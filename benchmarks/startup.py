@@ -8,10 +8,12 @@ median wall time and the peak memory (max RSS) of the child process:
 - every rule script's module-level imports (what a job pays before its first line of work).
 
     python benchmarks/startup.py --workdir <finished study>
-    python benchmarks/startup.py --workdir <finished study> --baseline <older checkout>
+    python benchmarks/startup.py --workdir <finished study> \
+        --baseline <older checkout> --baseline-workdir <study it finished>
 
 With ``--baseline`` the same measurements run on the other checkout too (its ``src`` first on
-``PYTHONPATH``), so the two are compared in one run on one machine.
+``PYTHONPATH``, its dry run on the study it finished), so the two are compared in one run on
+one machine.
 """
 
 from __future__ import annotations
@@ -91,15 +93,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, required=True, help="a finished study")
     parser.add_argument("--baseline", type=Path, help="another checkout to compare with")
+    parser.add_argument("--baseline-workdir", type=Path, help="a study the baseline finished")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    checkouts = {"this": REPO} | ({"baseline": args.baseline} if args.baseline else {})
+    checkouts = {"this": (REPO, args.workdir)}
+    if args.baseline:
+        checkouts["baseline"] = (args.baseline, args.baseline_workdir or args.workdir)
     samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for r in range(args.repeats):
-        for name, checkout in checkouts.items():
+        for name, (checkout, workdir) in checkouts.items():
             env = environment_for(checkout)
-            for what, cmd in tasks(checkout, args.workdir.resolve()).items():
-                samples.setdefault((what, name), []).append(measured(cmd, env, args.workdir))
+            for what, cmd in tasks(checkout, workdir.resolve()).items():
+                samples.setdefault((what, name), []).append(measured(cmd, env, workdir))
             log(f"round {r + 1}/{args.repeats}: {name} done")
     rows = []
     for what in dict.fromkeys(w for w, _ in samples):
@@ -118,7 +123,7 @@ def main() -> None:
     if args.baseline:
         columns.append(("ratio", "this / baseline"))
     print(md_table(rows, columns))
-    save_json(OUT, run_record("startup.py", workdir=str(args.workdir), rows=rows))
+    save_json(OUT, run_record("startup.py", rows=rows))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -42,14 +43,25 @@ def rule_context() -> Any:
     return smk
 
 
+def _limit_torch_threads(threads: int) -> None:
+    """The job's threads for torch, without importing torch for a script that does not need it.
+
+    A script that imports torch at the top has it loaded by now; one that loads it later (to
+    read a saved file) reads the limit from ``OMP_NUM_THREADS`` when it does.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
 def run_rule(main: Callable[[Any, RuleLog], None]) -> None:
     """Run a rule script's ``main(snakemake, log)``; a user error becomes one line and exit 1."""
     smk = rule_context()
     log = RuleLog(smk.log[0] if len(smk.log) else None)
     try:
-        torch = sys.modules.get("torch")  # a script that needs torch has imported it by now
-        if torch is not None:
-            torch.set_num_threads(max(1, int(smk.threads)))
+        _limit_torch_threads(max(1, int(smk.threads)))
         main(smk, log)
     except EvofoolError as exc:
         log(f"error: {exc}")
