@@ -17,6 +17,7 @@ from evofool.attacks import (
 )
 from evofool.attacks._genotype import de_children, distinct_indices, gene_bounds, phenotype
 from evofool.attacks._one_pixel import active_set_size
+from evofool.attacks._result import _ARRAY_FIELDS
 
 # --------------------------------------------------------------------------------------------
 # Hand-built networks
@@ -99,23 +100,13 @@ def lenet(trained_lenet: nn.Module) -> nn.Module:
     return trained_lenet
 
 
+# Every per-attack field the attack's decisions fix: all but clean_label and model_queries
+# (the images actually sent to the network, which score reuse across a batch can change).
+_COMPARED_FIELDS = tuple(f for f in _ARRAY_FIELDS if f not in ("clean_label", "model_queries"))
+
+
 def _assert_same(a: AttackResult, b: AttackResult) -> None:
-    for name in (
-        "image_id",
-        "label",
-        "target",
-        "success",
-        "final_label",
-        "confidence",
-        "p_true",
-        "queries",
-        "stopped",
-        "distortion",
-        "positions",
-        "old_values",
-        "new_values",
-        "fitness_curve",
-    ):
+    for name in _COMPARED_FIELDS:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
@@ -781,3 +772,20 @@ def test_last_chunk_is_padded_to_the_smallest_halving_of_the_batch_that_holds_it
     assert rows == {1: 32, 31: 32, 32: 32, 33: 64, 64: 64, 65: 128, 300: 512, 512: 512}
     assert [chunk_rows(20, n) for n in (1, 10, 20)] == [20, 20, 20]  # floor: the batch itself
     assert chunk_rows(1, 1) == 1
+
+
+def test_settings_or_their_fields_give_the_same_attacks() -> None:
+    model = SpotNet([(5, 2, (250, 10, 10))]).eval()
+    images = _background(3).expand(2, -1, -1, -1)
+    labels = torch.zeros(2, dtype=torch.long)
+    fields = {"popsize": 6, "generations": 3, "stop": "none", "seed": 5, "forward_batch": 8}
+    by_fields = one_pixel_attack(model, images, labels, **fields)
+    settings = AttackSettings(targeted=False, **fields)
+    by_settings = one_pixel_attack(model, images, labels, settings=settings)
+    _assert_same(by_fields, by_settings)
+    with pytest.raises(ValueError, match="either settings or its fields"):
+        one_pixel_attack(model, images, labels, settings=settings, popsize=8)
+    with pytest.raises(ValueError, match="settings.targeted is False, but targets are given"):
+        one_pixel_attack(
+            model, images, labels, targets=torch.ones(2, dtype=torch.long), settings=settings
+        )
