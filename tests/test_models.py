@@ -4,6 +4,7 @@ import torch
 from evofool.errors import EvofoolError
 from evofool.models import (
     ARCHITECTURES,
+    CropAveraged,
     ModelSpec,
     build_model,
     count_parameters,
@@ -102,3 +103,41 @@ def test_saved_metadata_with_library_versions_loads(tmp_path):
     model = build_model(ModelSpec("lenet", (1, 28, 28), 10, 0.25))
     save_model(model, tmp_path / "m.pt", meta=environment())
     assert load_model(tmp_path / "m.pt").spec == model.spec
+
+
+def _manual_crops(x, size, flips):
+    """Corners, centre (and mirrored copies) cut by slicing: an independent ten-crop."""
+    h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    boxes = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), (top, left)]
+    views = [x[..., r : r + size, c : c + size] for r, c in boxes]
+    if flips:
+        views += [v.flip(-1) for v in views]
+    return views
+
+
+@pytest.mark.parametrize("crops", [5, 10])
+def test_crop_averaged_scores_are_the_mean_softmax_over_the_crops(crops):
+    torch.manual_seed(1)
+    model = build_model(ModelSpec("lenet", (1, 16, 16), 10)).eval()
+    wrapped = CropAveraged(model, (21, 20), crops)
+    assert wrapped.spec.in_shape == (1, 21, 20) and wrapped.spec.n_classes == 10
+    x = torch.rand(4, 1, 21, 20)
+    with torch.no_grad():
+        got = torch.softmax(wrapped(x), 1)
+        views = _manual_crops(x, 16, flips=crops == 10)
+        expected = torch.stack([torch.softmax(model(v), 1) for v in views]).mean(0)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+
+
+def test_one_crop_is_the_centre_and_bad_crops_are_refused():
+    model = build_model(ModelSpec("lenet", (1, 16, 16), 10)).eval()
+    x = torch.rand(2, 1, 18, 18)
+    with torch.no_grad():
+        got = torch.softmax(CropAveraged(model, (18, 18), 1)(x), 1)
+        expected = torch.softmax(model(x[..., 1:17, 1:17]), 1)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    with pytest.raises(EvofoolError, match="crops must be one of"):
+        CropAveraged(model, (18, 18), 3)
+    with pytest.raises(EvofoolError, match="smaller than the network"):
+        CropAveraged(model, (12, 18), 1)
