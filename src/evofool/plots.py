@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import torch
 
 PALETTE = "colorblind"
+# Median per setting with the interquartile range (the 50% percentile interval) as error bars.
+_MEDIAN_BY_SETTING = {"hue": "setting", "estimator": "median", "errorbar": ("pi", 50)}
 MAX_CLASSES = 20  # classes a per-class figure shows; ImageNet's 1,000 are cut to the top ones
 
 
@@ -308,15 +310,7 @@ def class_confidence(elites: pd.DataFrame, classes: Sequence[str], ax: plt.Axes 
     if kept["class"].nunique() > MAX_CLASSES:
         return _ranked_class_confidence(kept, ax)
     kept["class name"] = [classes[k] for k in kept["class"]]
-    sns.barplot(
-        kept,
-        x="class name",
-        y="confidence",
-        hue="setting",
-        estimator="median",
-        errorbar=("pi", 50),
-        ax=ax,
-    )
+    sns.barplot(kept, x="class name", y="confidence", ax=ax, **_MEDIAN_BY_SETTING)
     ax.set(xlabel="class", ylabel="median best confidence (%)", ylim=(0, 100))
     ax.legend(loc="lower right", fontsize=8)
     return ax
@@ -339,15 +333,7 @@ def fooling_progress(history: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     h = history.copy()
     h["confidence"] = 100 * h["confidence"].fillna(0.0)
     h["setting"] = h["encoding"] + ", " + h["insertion"]
-    sns.lineplot(
-        h,
-        x="generation",
-        y="confidence",
-        hue="setting",
-        estimator="median",
-        errorbar=("pi", 50),
-        ax=ax,
-    )
+    sns.lineplot(h, x="generation", y="confidence", ax=ax, **_MEDIAN_BY_SETTING)
     ax.set(xlabel="generation", ylabel="best confidence (%)")
     ax.set_ylim(0, 100)
     return ax

@@ -71,31 +71,10 @@ def _plan(genomes: Sequence[CPPNGenome]) -> _Plan:
     One compiled pass over the genomes' arrays (:func:`layout_rows`); the Python side only
     collects the arrays (see :func:`_fields`).
     """
-    fields = _fields(genomes)
-    (
-        n_rows,
-        layer_sizes,
-        later_sizes,
-        group_sizes,
-        group_activations,
-        groups_per_layer,
-        sources,
-        weights,
-        later_targets,
-        output_rows,
-    ) = layout_rows(*fields, genomes[0].n_outputs, _CONSTANT_ROW)
-    return _Plan(
-        n_rows=int(n_rows),
-        layer_sizes=layer_sizes.tolist(),
-        later_sizes=later_sizes.tolist(),
-        group_sizes=group_sizes.tolist(),
-        group_activations=group_activations.tolist(),
-        groups_per_layer=groups_per_layer.tolist(),
-        sources=torch.from_numpy(sources),
-        weights=torch.from_numpy(weights),
-        later_targets=torch.from_numpy(later_targets),
-        output_rows=torch.from_numpy(output_rows),
-    )
+    laid = layout_rows(*_fields(genomes), genomes[0].n_outputs, _CONSTANT_ROW)
+    # layout_rows returns the fields of _Plan in order: a count, five sizes, four index arrays.
+    n_rows, sizes, arrays = laid[0], laid[1:6], laid[6:]
+    return _Plan(int(n_rows), *(a.tolist() for a in sizes), *(torch.from_numpy(a) for a in arrays))
 
 
 _ZERO = torch.zeros((), dtype=torch.float32)
