@@ -16,11 +16,13 @@ from evofool.attacks._result import (
     AttackResult,
     AttackSettings,
 )
+from evofool.attacks._search import SEARCH_METHODS
 
 __all__ = [
     "NON_TARGETED_SEED_KEY",
     "NON_TARGETED_STOPS",
     "OPTIMIZERS",
+    "SEARCH_METHODS",
     "STOP_RULES",
     "TARGETED_STOPS",
     "AttackSettings",

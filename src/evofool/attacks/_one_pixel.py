@@ -59,15 +59,13 @@ from torch import nn
 from evofool.attacks._evaluate import Evaluator, Scores
 from evofool.attacks._genotype import (
     Phenotype,
-    de_children,
     first_occurrence,
     gene_bounds,
-    initial_population,
     phenotype,
-    random_candidates,
 )
 from evofool.attacks._memo import image_keys, split_known
 from evofool.attacks._result import AttackResult, AttackSettings
+from evofool.attacks._search import SEARCH_METHODS, SearchSpace
 
 NON_TARGETED_SEED_KEY = 2**32 - 1
 """Third entropy word of a non-targeted attack's seed sequence (targets use the class index)."""
@@ -304,8 +302,10 @@ def _run(
     """Advance every attack to its end; return their states in input order."""
     n = len(labels)
     _, channels, height, width = clean.shape
-    lower, upper = gene_bounds(height, width, channels)
     p, g_max = config.popsize, config.generations
+    propose = SEARCH_METHODS[config.optimizer]
+    bounds = gene_bounds(height, width, channels)
+    space = SearchSpace(p, config.pixels, height, width, channels, config.mutation, *bounds)
     queue = deque(range(n))
     active: list[_Attack] = []
     finished: list[_Attack | None] = [None] * n
@@ -317,16 +317,7 @@ def _run(
             row = queue.popleft()
             target = None if targets is None else int(targets[row])
             active.append(_Attack(row, attack_rng(config.seed, int(image_ids[row]), target), g_max))
-        genotypes = []
-        for a in active:
-            if config.optimizer == "random":
-                cand = random_candidates(a.rng, p, config.pixels, height, width, channels)
-            elif a.population is None:
-                cand = initial_population(a.rng, p, config.pixels, height, width, channels)
-            else:
-                cand, _ = de_children(a.rng, a.population, config.mutation, lower, upper)
-            genotypes.append(cand)
-        genotype = np.concatenate(genotypes)
+        genotype = np.concatenate([propose(a, space) for a in active])
         pheno = phenotype(genotype, height, width)
         rows = np.repeat(np.array([a.row for a in active], dtype=np.int64), p)
         fitness, met, fresh = _score_step(

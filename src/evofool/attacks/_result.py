@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-OPTIMIZERS = ("de", "random")
+from evofool.attacks._search import SEARCH_METHODS
+
+OPTIMIZERS = tuple(SEARCH_METHODS)  # the search methods, by name
 TARGETED_STOPS = ("target_prob", "target_beats_true")
 NON_TARGETED_STOPS = ("true_prob", "misclassified")
 STOP_RULES = ("none", *TARGETED_STOPS, *NON_TARGETED_STOPS)
