@@ -25,6 +25,30 @@ def test_median_interval_covers_the_true_median_at_least_95_percent_of_the_time(
     assert hits / 400 >= 0.93  # nominal 95%, conservative (binomial) construction
 
 
+@pytest.mark.parametrize("n", [6, 10, 40])
+def test_median_interval_coverage_is_near_its_nominal_level(n):
+    # Exponential draws (true median log 2), 2,000 seeded samples: the binomial construction
+    # is conservative, so coverage lies between 95% (less simulation noise) and about 99%.
+    rng = np.random.default_rng(n)
+    hits = 0
+    for _ in range(2000):
+        _, low, high = comparison.median_interval(rng.exponential(size=n))
+        hits += low <= math.log(2) <= high
+    assert 0.94 <= hits / 2000 <= 0.995
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_no_95_percent_median_interval_exists_for_five_values_or_fewer(n):
+    median, low, high = comparison.median_interval(np.arange(float(n)))
+    assert median == np.median(np.arange(float(n)))
+    assert math.isnan(low) and math.isnan(high)
+
+
+def test_median_interval_drops_nan_values():
+    values = np.array([3.0, np.nan, 1.0, 2.0, 5.0, 4.0, np.nan, 6.0, 7.0, 8.0, 9.0, 10.0])
+    assert comparison.median_interval(values) == (5.5, 2.0, 9.0)
+
+
 def test_wilson_interval_reaches_its_exact_ends():
     assert metrics.wilson_interval(10, 10)[1] == 1.0
     assert metrics.wilson_interval(0, 10)[0] == 0.0
@@ -100,6 +124,16 @@ def test_side_by_side_puts_our_values_and_intervals_beside_the_papers():
     assert "not run" in allconv["our_setting"]
     per_image = _row(table, "OPA text", "targets_per_image", "all")
     assert per_image["ours"] == 0.5 and per_image["paper_inside"] is None  # no interval
+
+
+def test_a_median_of_too_few_values_is_not_tested_against_the_paper():
+    tables = _tables()
+    tables["fooling_elites"] = tables["fooling_elites"].head(5)
+    table = comparison.side_by_side(tables, {})
+    fool = _row(table, "FOOL Figs 4-5", "fooling_median", "lenet", encoding="direct")
+    assert fool["ours"] == pytest.approx(99.99)
+    assert math.isnan(fool["ours_low"]) and fool["paper_inside"] is None
+    assert "too few values for a 95% interval: not tested" in fool["our_setting"]
 
 
 def test_every_paper_number_of_the_study_is_listed_once():

@@ -170,17 +170,26 @@ class Ours:
     low: float = math.nan
     high: float = math.nan
     setting: str = ""
+    tested: bool = False  # whether an interval was sought (a NaN one means too few values)
 
 
 def median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Median with a distribution-free interval from order statistics (binomial, conservative)."""
+    """Median with a distribution-free interval from order statistics (binomial, conservative).
+
+    NaN values are dropped. The interval is ``[x_(j), x_(k+1)]`` with ``j`` and ``k`` the
+    binomial(n, 1/2) quantiles at ``(1 - level) / 2`` and ``(1 + level) / 2``; where no pair of
+    order statistics reaches ``level`` (n <= 5 at 95%), the interval is NaN, not [min, max].
+    """
     x = np.sort(np.asarray(values, float))
+    x = x[~np.isnan(x)]
     n = len(x)
     if n == 0:
         return math.nan, math.nan, math.nan
     j = int(stats.binom.ppf((1 - level) / 2, n, 0.5))
     k = int(stats.binom.isf((1 - level) / 2, n, 0.5))
-    return float(np.median(x)), float(x[max(j - 1, 0)]), float(x[min(k, n - 1)])
+    if j < 1 or k > n - 1:
+        return float(np.median(x)), math.nan, math.nan
+    return float(np.median(x)), float(x[j - 1]), float(x[k])
 
 
 def _opa(tables: Mapping[str, pd.DataFrame], p: PaperNumber, settings: str) -> Ours | None:
@@ -250,7 +259,7 @@ def _ours(
                 float(per_run.max()), setting=f"best of {len(per_run)} runs; {fooling_setting}"
             )
         med, low, high = median_interval(100 * rows["confidence"].fillna(0.0).to_numpy())
-        return Ours(med, low, high, fooling_setting)
+        return Ours(med, low, high, fooling_setting, tested=True)
     if p.quantity.startswith("retraining"):
         elites = tables.get("retraining_elites")
         if elites is None or elites.empty:
@@ -263,7 +272,7 @@ def _ours(
         if rows.empty:
             return None
         med, low, high = median_interval(100 * rows["confidence"].to_numpy())
-        return Ours(med, low, high, f"round {r}; {settings.get('retraining', '')}")
+        return Ours(med, low, high, f"round {r}; {settings.get('retraining', '')}", tested=True)
     if p.quantity == "ascent_share_99.99":
         ascent = tables.get("ascent")
         if ascent is None or ascent.empty:
@@ -313,7 +322,9 @@ def side_by_side(
             )
         else:
             has_ci = not (math.isnan(ours.low) or math.isnan(ours.high))
-            setting = "; ".join(x for x in (data, ours.setting) if x)
+            too_few = "too few values for a 95% interval: not tested" if ours.tested else ""
+            notes = (data, ours.setting, "" if has_ci else too_few)
+            setting = "; ".join(x for x in notes if x)
             row.update(
                 ours=ours.value,
                 ours_low=ours.low,
