@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from evofool import metrics
 from evofool.metrics import (
     mann_whitney,
     nontargeted_from_targeted,
@@ -83,3 +84,53 @@ def test_mann_whitney_separates_shifted_samples():
     a, b = rng.normal(0, 1, 40), rng.normal(2, 1, 40)
     assert mann_whitney(a, b)["p_value"] < 1e-6
     assert mann_whitney(a, a)["p_value"] > 0.9
+
+
+def test_mcnemar_matches_the_exact_binomial_test():
+    # 10 pairs only the first method wins, 2 only the second: 2 * P(X <= 2), X ~ B(12, 1/2).
+    assert metrics.mcnemar_p(10, 2) == pytest.approx(2 * (1 + 12 + 66) / 2**12)
+    for first, second in [(0, 0), (3, 3), (0, 7), (25, 11), (1, 40)]:
+        expected = stats.binomtest(first, first + second, 0.5).pvalue if first + second else 1.0
+        assert metrics.mcnemar_p(first, second) == pytest.approx(expected)
+        assert metrics.mcnemar_p(second, first) == pytest.approx(expected)
+
+
+def test_paired_interval_when_every_pair_agrees_is_the_wilson_half_width():
+    # Ten pairs, all won by both: no difference, and the interval is symmetric with half-width
+    # 1 - 10 / (10 + z^2), the distance of 10/10 from its Wilson lower limit.
+    z = stats.norm.ppf(0.975)
+    low, high = metrics.paired_difference_interval(10, 0, 0, 0)
+    assert high == pytest.approx(1 - 10 / (10 + z**2)) and low == pytest.approx(-high)
+
+
+def test_paired_interval_holds_the_difference_and_flips_with_the_order():
+    for counts in [(14, 5, 0, 22), (3, 9, 2, 6), (0, 4, 1, 0), (20, 0, 6, 14)]:
+        both, first, second, neither = counts
+        n = sum(counts)
+        low, high = metrics.paired_difference_interval(*counts)
+        assert -1 <= low <= (first - second) / n <= high <= 1
+        swapped = metrics.paired_difference_interval(both, second, first, neither)
+        assert swapped == pytest.approx((-high, -low))
+
+
+def test_paired_interval_covers_the_true_difference_about_95_percent_of_the_time():
+    # Correlated pairs: P(both) 0.45, P(first only) 0.2, P(second only) 0.1, P(neither) 0.25;
+    # the true difference is 0.1. Newcombe's method 10 is close to nominal at n = 60.
+    rng = np.random.default_rng(0)
+    cells = rng.multinomial(60, [0.45, 0.2, 0.1, 0.25], size=2000)
+    hits = 0
+    for counts in cells:
+        low, high = metrics.paired_difference_interval(*map(int, counts))
+        hits += low <= 0.1 <= high
+    assert 0.93 <= hits / 2000 <= 0.99
+
+
+def test_paired_comparison_pairs_the_items_both_methods_attacked():
+    first = pd.Series([True, True, False, True, False], index=[1, 2, 3, 4, 5])
+    second = pd.Series([False, True, False, True], index=[2, 3, 4, 6])  # 6 only here
+    out = metrics.paired_comparison(first, second)
+    # Items 2, 3 and 4 are in both: the first alone wins 2 and 4, the second alone wins 3.
+    assert out["paired_items"] == 3
+    assert (out["first_only"], out["second_only"]) == (2, 1)
+    assert out["paired_difference"] == pytest.approx(100 / 3)
+    assert out["mcnemar_p"] == 1.0  # 2 * P(X <= 1), X ~ B(3, 1/2) = 1

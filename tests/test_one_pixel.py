@@ -98,6 +98,13 @@ def test_tables_agree_with_the_attack_rows(model, selection):
     assert versus.iloc[0]["difference"] == pytest.approx(
         versus.iloc[0]["de_rate"] - versus.iloc[0]["random_rate"]
     )
+    # Both protocols attack the same five images: the paired difference is the difference.
+    de, rnd = (f.set_index("image_id")["success"] for f in frames[1:])
+    assert versus.iloc[0]["paired_items"] == 5
+    assert versus.iloc[0]["de_only"] == int((de & ~rnd.loc[de.index]).sum())
+    assert versus.iloc[0]["paired_difference"] == pytest.approx(versus.iloc[0]["difference"])
+    low, high = versus.iloc[0][["paired_low", "paired_high"]]
+    assert low <= versus.iloc[0]["paired_difference"] <= high
 
 
 def test_example_panels_reproduce_the_adversarial_images(model, selection):

@@ -76,6 +76,70 @@ def summarize(attacks: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def mcnemar_p(first_only: int, second_only: int) -> float:
+    """Exact two-sided McNemar test of paired successes, from the discordant pairs.
+
+    Under the null hypothesis each discordant pair falls either way with probability 1/2, so the
+    p-value is the two-sided binomial(first_only + second_only, 1/2) tail; 1 without discordant
+    pairs.
+    """
+    n = first_only + second_only
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2.0 * stats.binom.cdf(min(first_only, second_only), n, 0.5)))
+
+
+def paired_difference_interval(
+    both: int, first_only: int, second_only: int, neither: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Interval for the difference of two paired success rates (Newcombe 1998, method 10).
+
+    The rates are ``(both + first_only) / n`` and ``(both + second_only) / n`` over the same
+    ``n`` items. Each rate's Wilson interval is combined with the correlation of the pairs
+    (``phi``, set to 0 for a small positive association as the method prescribes).
+
+    Returns:
+        (low, high) of ``rate_1 - rate_2`` as fractions; NaN for no pairs.
+    """
+    n = both + first_only + second_only + neither
+    if n == 0:
+        return math.nan, math.nan
+    k1, k2 = both + first_only, both + second_only
+    p1, p2 = k1 / n, k2 / n
+    l1, u1 = wilson_interval(k1, n, level)
+    l2, u2 = wilson_interval(k2, n, level)
+    spread = k1 * (n - k1) * k2 * (n - k2)
+    cross = both * neither - first_only * second_only
+    corrected = cross - n / 2 if cross > n / 2 else min(cross, 0)
+    phi = corrected / math.sqrt(spread) if spread > 0 else 0.0
+    below = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
+    above = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
+    return p1 - p2 - math.sqrt(max(below, 0.0)), p1 - p2 + math.sqrt(max(above, 0.0))
+
+
+def paired_comparison(first: pd.Series, second: pd.Series) -> dict[str, float]:
+    """Paired success of two methods on the items both attacked (indexed by item).
+
+    Returns the items compared, the difference of rates in points with its 95% interval
+    (:func:`paired_difference_interval`), the discordant counts and the exact McNemar p-value.
+    """
+    common = first.index.intersection(second.index)
+    a = first.loc[common].astype(bool).to_numpy()
+    b = second.loc[common].astype(bool).to_numpy()
+    counts = [int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum())]
+    low, high = paired_difference_interval(*counts)
+    n = len(common)
+    return {
+        "paired_items": n,
+        "paired_difference": 100 * (counts[1] - counts[2]) / n if n else math.nan,
+        "paired_low": 100 * low,
+        "paired_high": 100 * high,
+        "first_only": counts[1],
+        "second_only": counts[2],
+        "mcnemar_p": mcnemar_p(counts[1], counts[2]),
+    }
+
+
 def mann_whitney(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Two-sided Mann-Whitney U test of two samples."""
     a, b = np.asarray(a, float), np.asarray(b, float)

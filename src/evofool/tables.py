@@ -93,7 +93,12 @@ def success_table(
 
 
 def de_vs_random_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """OPA Table VII: non-targeted DE against random search at the same query budget."""
+    """OPA Table VII: non-targeted DE against random search at the same query budget.
+
+    Both attack the same images, so beside the two rates and their difference the row holds
+    the paired comparison over the images both attacked (``paired_*``, ``de_only``,
+    ``random_only``, ``mcnemar_p``; see :func:`evofool.metrics.paired_comparison`).
+    """
     groups = _by_setting(attacks)
     rows = []
     for (dataset, net, seed, pixels), by in sorted(groups.items()):
@@ -109,9 +114,19 @@ def de_vs_random_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
                 **_prefixed("de", de),
                 **_prefixed("random", rnd),
                 "difference": de["rate"] - rnd["rate"],
+                **_paired(by["nontargeted"], by["random"]),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _paired(de: pd.DataFrame, rnd: pd.DataFrame) -> dict[str, float]:
+    """DE against random search on the images both attacked: McNemar and a paired interval."""
+    test = metrics.paired_comparison(
+        de.set_index("image_id")["success"], rnd.set_index("image_id")["success"]
+    )
+    renamed = {"first_only": "de_only", "second_only": "random_only"}
+    return {renamed.get(k, k): v for k, v in test.items()}
 
 
 def _prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
