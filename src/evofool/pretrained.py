@@ -18,8 +18,8 @@ import torchvision
 from evofool.errors import EvofoolError
 from evofool.io import atomic_path
 from evofool.models import Classifier, ModelSpec, build_model
+from evofool.plan import ILSVRC_CLASSES
 
-N_CLASSES = 1000
 WEIGHTS = torchvision.models.AlexNet_Weights.IMAGENET1K_V1
 WEIGHTS_URL: str = WEIGHTS.url
 WEIGHTS_FILE = Path(WEIGHTS_URL).name  # alexnet-owt-7be5be79.pth
@@ -101,7 +101,7 @@ def pretrained_alexnet(weights: str | Path, image_size: int = 227) -> Classifier
     Raises:
         EvofoolError: If the file is not an AlexNet state dict with 1,000 outputs.
     """
-    spec = ModelSpec("alexnet", (3, image_size, image_size), N_CLASSES, 1.0, MEAN, STD)
+    spec = ModelSpec("alexnet", (3, image_size, image_size), ILSVRC_CLASSES, 1.0, MEAN, STD)
     model = build_model(spec)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -116,7 +116,7 @@ def pretrained_alexnet(weights: str | Path, image_size: int = 227) -> Classifier
     ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EvofoolError(
-            f"{weights} is not a torchvision AlexNet state dict with {N_CLASSES} outputs "
+            f"{weights} is not a torchvision AlexNet state dict with {ILSVRC_CLASSES} outputs "
             f"({first}): set imagenet.weights to {WEIGHTS_FILE}"
         ) from None
     return model.eval()
