@@ -9,10 +9,15 @@ score. Part 2 runs our engine (default early stop, all images in one call; with 
 defaults, without score reuse, with part 1's fastest setting, and with part 1's fastest float32
 ``forward_batch`` without reuse), ``torchattacks.OnePixel`` and ART's ``PixelAttack`` side by
 side on the same model and the same correctly classified test images at the paper's budget, counting
-model queries with a wrapper module. Prints markdown tables and merges the results into
-``benchmarks/results/one_pixel.json`` (one entry per model).
+model queries with a wrapper module; a further row runs the defaults on channels-last weights
+with ``evaluation="auto"``, as the study runs). Part 3 runs the same attacks with full and
+incremental evaluation for each ``d`` of ``--pixels``, with and without score reuse, and divides
+candidates per second by the best plain float32 forward rate. Prints markdown tables and merges
+the results into ``benchmarks/results/one_pixel.json`` (one entry per model).
 
     python benchmarks/one_pixel.py --threads 2
+    python benchmarks/one_pixel.py --parts 3 --skip-lenet --cifar-npz-dir ../shared/datasets \
+        --width 0.5 --tp-generations 10
     python benchmarks/one_pixel.py --skip-lenet --cifar-npz-dir ../shared/datasets --width 0.25
     python benchmarks/one_pixel.py --images 2 --popsize 20 --generations 3 --threads 1 \
         --lenet-epochs 2 --forward-seconds 0.2  # smoke test
@@ -47,6 +52,7 @@ from one_pixel_peers import (
 from torch import nn
 
 from evofool.attacks import AttackSettings, one_pixel_attack
+from evofool.attacks._incremental import AUTO_MIN_GAIN, window_plan
 from evofool.attacks._one_pixel import active_set_size
 from evofool.config import dataset_settings
 from evofool.data import prepare_dataset, to_float
@@ -64,6 +70,7 @@ _ENGINE = AttackSettings(targeted=False)
 #: The engine's default (forward_batch, fitness dtype, memory format): "defaults" in the tables.
 DEFAULT_SETTING = (_ENGINE.forward_batch, _ENGINE.fitness_dtype, "contiguous")
 GOAL_RATIO = 0.85
+FORMATS = ("contiguous", "channels_last")
 
 
 # --------------------------------------------------------------------------- model wrappers
@@ -88,9 +95,16 @@ class ChannelsLast(nn.Module):
 
 
 def variant(model: nn.Module, memory_format: str) -> nn.Module:
-    """``model`` itself (``"contiguous"``) or a channels_last copy, in eval mode."""
+    """``model`` in eval mode as it is, or a copy in another memory format.
+
+    ``"contiguous"``: the model itself; ``"channels_last"``: a channels_last copy run on
+    converted input; ``"weights_channels_last"``: a copy with channels-last weights on the
+    engine's contiguous input, as the study loads its networks.
+    """
     if memory_format == "channels_last":
         return ChannelsLast(model).eval()
+    if memory_format == "weights_channels_last":
+        return copy.deepcopy(model).to(memory_format=torch.channels_last).eval()
     return model.eval()
 
 
@@ -263,24 +277,35 @@ def run_engine(
     dtype: str,
     stop: str | None,
     reuse_scores: bool = True,
-) -> tuple[Any, float, CountingModel]:
-    """One timed ``one_pixel_attack`` call (after a one-generation warm-up with the same shapes)."""
+    evaluation: str = "full",
+    pixels: int = 1,
+) -> tuple[Any, float, int]:
+    """One timed ``one_pixel_attack`` call (after a one-generation warm-up with the same shapes).
+
+    Returns the result, the seconds and the images forwarded: counted by a wrapper module for
+    ``evaluation="full"``; otherwise (a wrapper would hide the layers from the windows) the
+    candidates the network computed plus the clean and final checks of every attack.
+    """
     counter = CountingModel(model).eval()
+    net = counter if evaluation == "full" else model
     kwargs = {
-        "pixels": 1,
+        "pixels": pixels,
         "popsize": popsize,
         "forward_batch": forward_batch,
         "fitness_dtype": getattr(torch, dtype),
         "seed": 0,
         "reuse_scores": reuse_scores,
+        "evaluation": evaluation,
     }
-    one_pixel_attack(counter, images[:1], labels[:1], generations=0, stop="none", **kwargs)
+    one_pixel_attack(net, images[:1], labels[:1], generations=0, stop="none", **kwargs)
     counter.images = counter.calls = 0
     t0 = time.perf_counter()
     result = one_pixel_attack(
-        counter, images, labels, image_ids=ids, generations=generations, stop=stop, **kwargs
+        net, images, labels, image_ids=ids, generations=generations, stop=stop, **kwargs
     )
-    return result, time.perf_counter() - t0, counter
+    wall = time.perf_counter() - t0
+    forwarded = counter.images if net is counter else int(result.model_queries.sum()) + 2 * len(ids)
+    return result, wall, forwarded
 
 
 def engine_throughput(
@@ -301,7 +326,7 @@ def engine_throughput(
 
     def one(forward_batch: int, dtype: str, memory_format: str, reuse: bool = False) -> dict:
         net = variant(model, memory_format)
-        result, wall, counter = run_engine(
+        result, wall, forwarded = run_engine(
             net,
             images,
             labels,
@@ -327,8 +352,8 @@ def engine_throughput(
             "queries": queries,
             "model_queries": asked,
             "repeated_share": round(1 - asked / max(queries, 1), 4),
-            "forwarded_images": counter.images,
-            "padding_share": round(1 - asked / max(counter.images, 1), 4),
+            "forwarded_images": forwarded,
+            "padding_share": round(1 - asked / max(forwarded, 1), 4),
             "seconds": round(wall, 2),
             "queries_per_second": round(rate, 1),
             "model_queries_per_second": round(asked / wall, 1),
@@ -356,6 +381,74 @@ def engine_throughput(
     return rows
 
 
+# --------------------------------------------------------------------------- part 3
+
+
+def incremental_throughput(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: torch.Tensor,
+    forward: list[dict],
+    args: argparse.Namespace,
+) -> list[dict]:
+    """Candidates per second with full and incremental evaluation, per ``d`` and score reuse.
+
+    Both evaluations run the same non-targeted attacks (stop ``"none"``) in the same run, on
+    channels-last weights as the study loads them (a wrapper module would hide the layers from
+    the windows): the full pass at the ``forward_batch`` of the best channels-last float32
+    forward rate, the incremental one at ``forward_batch="auto"``. The ratio divides by the
+    network's best plain float32 forward rate over both memory formats and every batch.
+    """
+    limit = max(best_forward(forward, m, "float32")["images_per_second"] for m in FORMATS)
+    batch = best_forward(forward, "channels_last", "float32")["batch"]
+    net = variant(model, "weights_channels_last")
+    rows = []
+    for pixels in args.pixels:
+        plan = window_plan(net, tuple(model.spec.in_shape), pixels)
+        for reuse in (False, True):
+            rates = {}
+            for evaluation in ("full", "incremental"):
+                result, wall, _ = run_engine(
+                    net,
+                    images,
+                    labels,
+                    ids,
+                    popsize=args.popsize,
+                    generations=args.tp_generations,
+                    forward_batch=batch if evaluation == "full" else "auto",
+                    dtype="float32",
+                    stop="none",
+                    reuse_scores=reuse,
+                    evaluation=evaluation,
+                    pixels=pixels,
+                )
+                rates[evaluation] = rate = int(result.queries.sum()) / wall
+                rows.append(
+                    {
+                        "pixels": pixels,
+                        "reuse_scores": reuse,
+                        "evaluation": evaluation,
+                        "forward_batch": result.config.forward_batch,
+                        "attacks": len(images),
+                        "queries": int(result.queries.sum()),
+                        "model_queries": int(result.model_queries.sum()),
+                        "seconds": round(wall, 2),
+                        "queries_per_second": round(rate, 1),
+                        "ratio_to_fp32_forward_best": round(rate / limit, 3),
+                        "speedup_vs_full": round(rate / rates["full"], 3),
+                        "estimated_gain": round(plan.gain, 2),
+                        "auto_picks": "incremental" if plan.gain >= AUTO_MIN_GAIN else "full",
+                        "cache_mib_per_image": round(plan.cache_bytes / 2**20, 3),
+                    }
+                )
+                log(
+                    f"  d={pixels} reuse={reuse} {evaluation}: {rate:.0f} candidates/s "
+                    f"({rows[-1]['ratio_to_fp32_forward_best']:.2f} of the fp32 forward limit)"
+                )
+    return rows
+
+
 # --------------------------------------------------------------------------- part 2
 
 
@@ -371,9 +464,10 @@ def run_ours(
     dtype: str = DEFAULT_SETTING[1],
     memory_format: str = DEFAULT_SETTING[2],
     reuse_scores: bool = True,
+    evaluation: str = "full",
 ) -> dict:
     net = variant(model, memory_format)
-    result, wall, counter = run_engine(
+    result, wall, forwarded = run_engine(
         net,
         images,
         labels,
@@ -384,6 +478,7 @@ def run_ours(
         dtype=dtype,
         stop=None,
         reuse_scores=reuse_scores,
+        evaluation=evaluation,
     )
     config = {
         "call": "evofool.attacks.one_pixel_attack(model, images, labels, image_ids=ids, ...)",
@@ -393,10 +488,11 @@ def run_ours(
         "generations": args.generations,
         "mutation": 0.5,
         "stop": result.config.stop,
-        "forward_batch": forward_batch,
+        "forward_batch": result.config.forward_batch,
         "fitness_dtype": dtype,
         "memory_format": memory_format,
         "reuse_scores": reuse_scores,
+        "evaluation": result.config.evaluation,
         "seed": 0,
         "max_queries_per_attack": result.config.max_queries,
         "counted": "forwarded_images counts every image through the model (every candidate "
@@ -408,13 +504,15 @@ def run_ours(
         name = "evofool (defaults)"
     if not reuse_scores:
         name = name[:-1] + ", no score reuse)"
+    if evaluation != "full":
+        name = name[:-1] + f", {result.config.evaluation} evaluation)"
     log(f"  {name}: {wall:.1f} s, {int(result.success.sum())}/{len(images)} successes")
     return side_row(
         name,
         config,
         wall,
         result.success,
-        counter.images,
+        forwarded,
         float(result.queries.mean()),
         limit,
     )
@@ -438,6 +536,16 @@ def side_by_side(
     rows = [
         run_ours(model, images, labels, ids, args, limit),
         run_ours(model, images, labels, ids, args, limit, reuse_scores=False),
+        run_ours(
+            model,
+            images,
+            labels,
+            ids,
+            args,
+            limit,
+            memory_format="weights_channels_last",
+            evaluation="auto",
+        ),
     ]
     if fastest not in (None, DEFAULT_SETTING):
         batch, dtype, memory_format = fastest
@@ -540,6 +648,19 @@ SIDE_BY_SIDE_COLUMNS = [
     ("forwarded_images_per_second", "images/s"),
     ("share_of_fp32_forward_limit", "share of fp32 forward limit"),
 ]
+INCREMENTAL_COLUMNS = [
+    ("pixels", "d"),
+    ("reuse_scores", "reuse"),
+    ("evaluation", "evaluation"),
+    ("forward_batch", "forward_batch"),
+    ("seconds", "s"),
+    ("queries_per_second", "candidates/s"),
+    ("ratio_to_fp32_forward_best", "/ fp32 forward best"),
+    ("speedup_vs_full", "/ full, same run"),
+    ("estimated_gain", "estimated gain"),
+    ("auto_picks", "auto picks"),
+    ("cache_mib_per_image", "cache MiB / image"),
+]
 SPEEDUP_COLUMNS = [("ours", "ours"), ("peer", "peer"), ("speedup", "speed-up (s/attack)")]
 
 
@@ -563,6 +684,13 @@ def print_model(entry: dict) -> None:
             f"{p1['max_queries']} queries each; goal ratio >= {GOAL_RATIO})\n"
         )
         print(md_table(entry["engine"], ENGINE_COLUMNS))
+    if "incremental" in entry:
+        p3 = entry["incremental_settings"]
+        print(
+            f"\n### Part 3: incremental evaluation ({p3['attacks']} non-targeted attacks in one "
+            f"call, popsize {p3['popsize']}, {p3['generations']} generations, stop 'none')\n"
+        )
+        print(md_table(entry["incremental"], INCREMENTAL_COLUMNS))
     if "side_by_side" in entry:
         print_side_by_side(entry["side_by_side"])
 
@@ -661,7 +789,10 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
             "note": note,
         },
     }
-    n_images = max(args.images if 2 in args.parts else 0, args.tp_images if 1 in args.parts else 0)
+    n_images = max(
+        args.images if 2 in args.parts else 0,
+        args.tp_images if {1, 3} & set(args.parts) else 0,
+    )
     images, labels, ids = pick_images(model, data, n_images)
     log(f"  picked {n_images} correctly classified test images: {ids.tolist()}")
     batches = sorted(set(FORWARD_BATCHES) | set(args.forward_batches))
@@ -680,6 +811,19 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
             "forward_limit": "best fp32 contiguous forward rate over batches " + str(batches),
         }
         entry["engine"] = engine_throughput(
+            model, images[:k], labels[:k], ids[:k], entry["forward"], args
+        )
+    if 3 in args.parts:
+        k = args.tp_images
+        entry["incremental_settings"] = {
+            "attacks": k,
+            "image_ids": ids[:k].tolist(),
+            "popsize": args.popsize,
+            "generations": args.tp_generations,
+            "forward_limit": "best fp32 forward rate over both memory formats and batches "
+            + str(batches),
+        }
+        entry["incremental"] = incremental_throughput(
             model, images[:k], labels[:k], ids[:k], entry["forward"], args
         )
     if 2 in args.parts:
@@ -708,7 +852,8 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--parts", type=int, nargs="+", default=[1, 2], choices=[1, 2])
+    parser.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3])
+    parser.add_argument("--pixels", type=int, nargs="+", default=[1, 3, 5], help="part 3")
     parser.add_argument("--images", type=int, default=10, help="part 2: attacks per method")
     parser.add_argument("--popsize", type=int, default=400)
     parser.add_argument("--generations", type=int, default=100)

@@ -5,9 +5,10 @@ machine's device what each network-bound job does:
 
 * training: seconds per optimiser step of each paper network at full width (random data of the
   dataset's shape), times the config's epochs x steps per epoch;
-* one-pixel attack shards: forward throughput (images/s) of each CIFAR-10 network at the
-  config's forward batch, times the queries of a shard at the full budget (no early stop, so an
-  upper bound; targeted attacks are 9 per image);
+* one-pixel attack shards: candidates per second of each CIFAR-10 network and ``d`` with the
+  evaluation the engine picks (``auto``: incremental where it pays) at the config's forward
+  batch, times the queries of a shard at the full budget (no early stop, so an upper bound;
+  targeted attacks are 9 per image); the plain forward rate is printed beside it;
 * evolution runs: one whole MAP-Elites run (the config's generations x population, direct and
   CPPN) against a full-width LeNet, timed end to end;
 * every job: the start-up of a rule script (Python, torch and evofool imports).
@@ -33,10 +34,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from common import RESULTS, log
 
+from evofool.attacks._genotype import Phenotype
+from evofool.attacks._incremental import build_evaluator
 from evofool.evolution import CPPNEncoding, DirectEncoding, MapElites
 from evofool.models import ModelSpec, build_model
 from evofool.versions import environment
@@ -146,6 +150,46 @@ def forward_rate(
     return batch / seconds_per_call(forward, min_time, device)
 
 
+def candidate_rate(
+    model: torch.nn.Module,
+    section: dict[str, Any],
+    pixels: int,
+    device: torch.device,
+    min_time: float,
+) -> tuple[float, str]:
+    """Candidates per second of the evaluator the engine builds (``evaluation: auto``).
+
+    Scores a full chunk of random ``pixels``-pixel candidates on 8 random clean images.
+    """
+    model.eval()
+    c, h, w = model.spec.in_shape
+    batch = section["forward_batch"]
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.rand(8, c, h, w, generator=generator).to(device)
+    evaluator, used, _ = build_evaluator(
+        model,
+        clean,
+        pixels=pixels,
+        evaluation=section.get("evaluation", "auto"),
+        forward_batch=batch,
+        device=device,
+        fitness_dtype=torch.float32,
+    )
+    rng = np.random.default_rng(0)
+    pheno = Phenotype(
+        rng.integers(0, h, (batch, pixels)),
+        rng.integers(0, w, (batch, pixels)),
+        rng.integers(0, 256, (batch, pixels, c)).astype(np.uint8),
+    )
+    index = np.arange(batch) % len(clean)
+
+    def score() -> None:
+        with torch.inference_mode():
+            evaluator._chunk_logits(index, pheno, False)
+
+    return batch / seconds_per_call(score, min_time, device), used
+
+
 def evolution_run_seconds(encoding: str, fooling: dict[str, Any], device: torch.device) -> float:
     """One whole MAP-Elites run against a full-width LeNet, as an evolution job runs it."""
     lenet = network("mnist", {"arch": "lenet"}, device).eval()
@@ -196,26 +240,33 @@ def estimate(
 
     o = config["one_pixel"]
     queries = o["popsize"] * (o["generations"] + 1)
-    rates = {}
+    forward, rates = {}, {}
     for key in o["models"]:
         dataset, net = key.split("/")
-        rates[key] = forward_rate(
-            network(dataset, config["networks"][dataset][net], device),
-            o["forward_batch"],
-            device,
-            min_time,
-        )
-        log(f"forward {key}: {rates[key]:,.0f} images/s at batch {o['forward_batch']}")
-    measured["forward_images_per_s"] = rates
+        model = network(dataset, config["networks"][dataset][net], device)
+        forward[key] = forward_rate(model, o["forward_batch"], device, min_time)
+        log(f"forward {key}: {forward[key]:,.0f} images/s at batch {o['forward_batch']}")
+        for d in o["pixels"]:
+            rate, used = candidate_rate(model, o, d, device, min_time)
+            rates[f"{key} d={d}"] = {"candidates_per_s": rate, "evaluation": used}
+            log(f"  d={d}: {rate:,.0f} candidates/s ({used}, {rate / forward[key]:.2f}x)")
+    measured["forward_images_per_s"] = forward
+    measured["candidates_per_s"] = rates
     per_protocol = {
         "targeted": 9 * o["chunk_size"],
         "nontargeted": o["chunk_size"],
         "random": o["chunk_size"],
     }
-    shard_s = [per_protocol[p] * queries / rates[m] for m in o["models"] for p in o["protocols"]]
+    shard_s = [
+        per_protocol[p] * queries / rates[f"{m} d={d}"]["candidates_per_s"]
+        for m in o["models"]
+        for d in o["pixels"]
+        for p in o["protocols"]
+    ]
     per_job["attack_one_pixel"] = sum(shard_s) / len(shard_s)
     notes["attack_one_pixel"] = (
-        f"{queries:,} queries per attack (no early stop), mean over networks and protocols"
+        f"{queries:,} queries per attack (no early stop), evaluation 'auto', mean over networks, "
+        "d and protocols"
     )
 
     runs = {

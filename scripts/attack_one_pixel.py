@@ -29,6 +29,7 @@ def main(smk, log):
         pixels=int(wildcards.pixels),
         device=device,
         progress=progress,
+        log=log,
     )
     log(f"success rate {result.success_rate:.3f} over {len(result)} attacks")
     save_artifact(result.to_dict(), smk.output.shard)

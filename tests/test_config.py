@@ -99,6 +99,8 @@ BAD = [
     ("one_pixel.pixels", [0], "one_pixel.pixels.0: 0 is less than the minimum of 1"),
     ("one_pixel.popsize", 0, "popsize: 0 is less than the minimum"),
     ("one_pixel.generations", -1, "generations: -1 is less than the minimum"),
+    ("one_pixel.forward_batch", "fast", "'fast' is not allowed; give an integer >= 1 or 'auto'"),
+    ("one_pixel.evaluation", "partial", "choose one of: auto, full, incremental"),
     ("one_pixel.models", ["mnist/resnet"], "'mnist/resnet' is not a trained network"),
     ("one_pixel.model_seed", 7, "trained with seeds [0, 1], not 7"),
     ("fooling.generations", 0, "generations: 0 is less than the minimum of 1"),
@@ -157,12 +159,13 @@ def test_numbers_booleans_and_null_given_as_text_are_read_by_the_schema_type():
         "enabled": "false",
         "targeted_threshold": "null",
         "pixels": ["1", "3"],
+        "forward_batch": "256",
     }
     resolve_config(config, SCHEMA)
     section = config["one_pixel"]
     assert section["generations"] == 21 and section["mutation"] == 0.25
     assert section["enabled"] is False and section["targeted_threshold"] is None
-    assert section["pixels"] == [1, 3]
+    assert section["pixels"] == [1, 3] and section["forward_batch"] == 256
 
 
 def test_text_that_is_no_number_still_names_the_key():

@@ -21,6 +21,7 @@ SETTINGS = {
     "chunk_size": 2,
     "forward_batch": 64,
     "fitness_dtype": "float32",
+    "evaluation": "auto",
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from evofool import plan
-from evofool.attacks import OPTIMIZERS, AttackSettings
+from evofool.attacks import EVALUATIONS, OPTIMIZERS, AttackSettings
 from evofool.evolution import ENCODING_CLASSES, INSERTION_RULES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +67,7 @@ def test_schema_names_are_the_code_names():
     assert tuple(ENCODING_CLASSES) == plan.ENCODINGS
     assert INSERTION_RULES == plan.INSERTIONS
     assert OPTIMIZERS == ("de", "random")
+    assert tuple(definitions["evaluation"]["enum"]) == EVALUATIONS
 
 
 def test_encoding_settings_are_what_the_encodings_take():
@@ -79,7 +80,8 @@ def test_encoding_settings_are_what_the_encodings_take():
 def test_the_engine_defaults_are_the_schema_defaults():
     section = SCHEMA["properties"]["one_pixel"]["properties"]
     engine = AttackSettings(targeted=False)
-    for key in ("popsize", "generations", "mutation", "forward_batch", "fitness_dtype"):
+    keys = ("popsize", "generations", "mutation", "forward_batch", "fitness_dtype", "evaluation")
+    for key in keys:
         assert section[key]["default"] == getattr(engine, key), key
 
 

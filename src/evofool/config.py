@@ -41,7 +41,22 @@ def _error_line(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"config key {where}: {error.instance!r} is not allowed; choose one of: {allowed}"
+    if error.validator == "oneOf":
+        allowed = [_alternative(option) for option in error.validator_value]
+        if None not in allowed:
+            choices = " or ".join(allowed)
+            return f"config key {where}: {error.instance!r} is not allowed; give {choices}"
     return f"config key {where}: {error.message}"
+
+
+def _alternative(option: Mapping[str, Any]) -> str | None:
+    """A schema alternative in words (a constant or a bounded number), else None."""
+    if "const" in option:
+        return repr(option["const"])
+    if option.get("type") in ("integer", "number"):
+        bound = f" >= {option['minimum']}" if "minimum" in option else ""
+        return f"an {option['type']}{bound}"
+    return None
 
 
 def _typed_from_text(error: jsonschema.ValidationError) -> tuple[bool, Any]:
@@ -51,13 +66,16 @@ def _typed_from_text(error: jsonschema.ValidationError) -> tuple[bool, Any]:
     the schema's type says how to read them. Returns (True, value) when the text, read as
     YAML, has one of the wanted types, else (False, None).
     """
-    if error.validator != "type" or not isinstance(error.instance, str):
+    if error.validator not in ("type", "oneOf") or not isinstance(error.instance, str):
         return False, None
     try:
         value = yaml.safe_load(error.instance)
     except yaml.YAMLError:
         return False, None
-    return jsonschema.Draft7Validator({"type": error.validator_value}).is_valid(value), value
+    if isinstance(value, str):
+        return False, None
+    wanted = {"type": error.validator_value} if error.validator == "type" else error.schema
+    return jsonschema.Draft7Validator(wanted).is_valid(value), value
 
 
 def _read_typed_text(config: dict[str, Any], errors: list[jsonschema.ValidationError]) -> bool:

@@ -98,6 +98,7 @@ def attack_settings(
         seed=seed,
         forward_batch=section["forward_batch"],
         fitness_dtype=section["fitness_dtype"],
+        evaluation=section["evaluation"],
     )
 
 
@@ -112,6 +113,7 @@ def run_shard(
     pixels: int,
     device: torch.device,
     progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> AttackResult:
     """Attack one shard of a protocol's images with the section's budget."""
     settings = attack_settings(section, protocol, pixels=pixels, seed=seed)
@@ -132,6 +134,7 @@ def run_shard(
         settings=settings,
         device=device,
         progress=progress,
+        log=log,
     )
 
 

@@ -9,6 +9,7 @@ from evofool.attacks._one_pixel import (
     other_classes,
 )
 from evofool.attacks._result import (
+    EVALUATIONS,
     NON_TARGETED_STOPS,
     OPTIMIZERS,
     STOP_RULES,
@@ -19,6 +20,7 @@ from evofool.attacks._result import (
 from evofool.attacks._search import SEARCH_METHODS
 
 __all__ = [
+    "EVALUATIONS",
     "NON_TARGETED_SEED_KEY",
     "NON_TARGETED_STOPS",
     "OPTIMIZERS",

@@ -119,6 +119,14 @@ class Evaluator:
         # carry identical colours (see ``phenotype``), so the write order does not matter.
         buf[b, :, rows, cols] = values
 
+    def _chunk_logits(
+        self, image_index: np.ndarray, pheno: Phenotype | None, fp32: bool
+    ) -> torch.Tensor:
+        """Float logits ``(n, K)`` of one chunk of ``n <= forward_batch`` candidates."""
+        n = len(image_index)
+        self._write(n, torch.from_numpy(image_index).to(self.device), pheno)
+        return self._logits(n, fp32)
+
     def n_classes(self) -> int:
         """Number of classes the model predicts (one forward pass, not a query)."""
         if len(self.clean):
@@ -151,10 +159,8 @@ class Evaluator:
         fb = self.forward_batch
         for start in range(0, total, fb):
             stop = min(start + fb, total)
-            n = stop - start
-            idx = torch.from_numpy(image_index[start:stop]).to(self.device)
-            self._write(n, idx, None if pheno is None else pheno[start:stop])
-            logits = self._logits(n, fp32)
+            part = None if pheno is None else pheno[start:stop]
+            logits = self._chunk_logits(image_index[start:stop], part, fp32)
             true = torch.from_numpy(labels[start:stop]).to(self.device)[:, None]
             lse = torch.logsumexp(logits, dim=1)
             logit_true = logits.gather(1, true).squeeze(1)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ from evofool.attacks._genotype import (
     gene_bounds,
     phenotype,
 )
+from evofool.attacks._incremental import build_evaluator
 from evofool.attacks._memo import image_keys, split_known
 from evofool.attacks._result import AttackResult, AttackSettings
 from evofool.attacks._search import SEARCH_METHODS, SearchSpace
@@ -166,6 +168,7 @@ def one_pixel_attack(
     settings: AttackSettings | None = None,
     device: torch.device | str | None = None,
     progress: ProgressCallback | None = None,
+    log: Callable[[str], None] | None = None,
     **fields: Any,
 ) -> AttackResult:
     """Run one few-pixel attack per row of ``images``, many at a time.
@@ -187,11 +190,14 @@ def one_pixel_attack(
         device: Where to run; default: the device of the model's first parameter (or CPU). The
             model must already be there.
         progress: Called as ``progress(finished, total)`` after each step in which attacks end.
+        log: Called once with a line saying how candidates are scored (full or incremental
+            evaluation, and why).
         **fields: Fields of :class:`AttackSettings` (``pixels``, ``popsize``, ...) when
             ``settings`` is not given.
 
     Returns:
-        An :class:`AttackResult` with one row per attack, in input order.
+        An :class:`AttackResult` with one row per attack, in input order; its settings hold
+        the evaluation used (``"full"`` or ``"incremental"``) and the ``forward_batch``.
 
     Raises:
         ValueError: If an argument is invalid; the message names it.
@@ -224,13 +230,18 @@ def one_pixel_attack(
     dev = _resolve_device(model, device)
     with torch.inference_mode():
         clean = clean_cpu.to(device=dev, dtype=torch.float32)
-        evaluator = Evaluator(
+        evaluator, evaluation, reason = build_evaluator(
             model,
             clean,
+            pixels=config.pixels,
+            evaluation=config.evaluation,
             forward_batch=config.forward_batch,
             device=dev,
             fitness_dtype=config.torch_fitness_dtype,
         )
+        if log is not None:
+            log(reason)
+        config = replace(config, evaluation=evaluation, forward_batch=evaluator.forward_batch)
         n_classes = evaluator.n_classes()
         if n and label_arr.max() >= n_classes:
             raise ValueError(f"labels must be class indices below {n_classes}")

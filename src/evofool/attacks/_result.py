@@ -18,6 +18,7 @@ TARGETED_STOPS = ("target_prob", "target_beats_true")
 NON_TARGETED_STOPS = ("true_prob", "misclassified")
 STOP_RULES = ("none", *TARGETED_STOPS, *NON_TARGETED_STOPS)
 DEFAULT_THRESHOLDS = {"target_prob": 0.9, "true_prob": 0.05}
+EVALUATIONS = ("auto", "full", "incremental")
 FITNESS_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -43,10 +44,17 @@ class AttackSettings:
         stop_threshold: Probability threshold of ``"target_prob"`` (default 0.9) and
             ``"true_prob"`` (default 0.05); must be None for the other rules.
         seed: Root seed, ``>= 0``.
-        forward_batch: Images per forward pass, ``>= 1``; does not change results.
+        forward_batch: Images per forward pass, ``>= 1``, or ``"auto"`` (picked from the
+            network's activation sizes and the device, see
+            :func:`~evofool.attacks._incremental.auto_forward_batch`); does not change results.
+            A result's settings hold the number used.
         fitness_dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast for fitness).
         reuse_scores: Whether a repeated image takes its earlier score instead of a query
             (changes no decision, only ``model_queries``).
+        evaluation: How candidates are scored: ``"full"`` forward passes, ``"incremental"``
+            (only what the changed pixels reach, see :mod:`evofool.attacks._incremental`) or
+            ``"auto"`` (incremental where it is estimated to pay). A result's settings hold the
+            one used, ``"full"`` or ``"incremental"``.
     """
 
     targeted: bool
@@ -58,9 +66,10 @@ class AttackSettings:
     stop: str | None = None
     stop_threshold: float | None = None
     seed: int = 0
-    forward_batch: int = 512
+    forward_batch: int | str = "auto"
     fitness_dtype: str = "float32"
     reuse_scores: bool = True
+    evaluation: str = "auto"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -70,7 +79,8 @@ class AttackSettings:
         set_(self, "popsize", _positive_int("popsize", self.popsize, 4))
         set_(self, "generations", _positive_int("generations", self.generations, 0))
         set_(self, "seed", _positive_int("seed", self.seed, 0))
-        set_(self, "forward_batch", _positive_int("forward_batch", self.forward_batch, 1))
+        if self.forward_batch != "auto":
+            set_(self, "forward_batch", _positive_int("forward_batch", self.forward_batch, 1))
         try:
             mutation = float(self.mutation)
         except (TypeError, ValueError):
@@ -80,6 +90,8 @@ class AttackSettings:
                 f"mutation (the DE scale F) must be a positive number, got {self.mutation!r}"
             )
         set_(self, "mutation", mutation)
+        if self.evaluation not in EVALUATIONS:
+            raise ValueError(f"evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         dtype = self.fitness_dtype
