@@ -159,11 +159,12 @@ def candidate_rate(
 ) -> tuple[float, str]:
     """Candidates per second of the evaluator the engine builds (``evaluation: auto``).
 
-    Scores a full chunk of random ``pixels``-pixel candidates on 8 random clean images.
+    Scores a full chunk of random ``pixels``-pixel candidates on 8 random clean images, at the
+    config's ``forward_batch`` on a GPU and at ``forward_batch: auto`` on the CPU (the config's
+    batch is meant for a GPU).
     """
     model.eval()
     c, h, w = model.spec.in_shape
-    batch = section["forward_batch"]
     generator = torch.Generator().manual_seed(0)
     clean = torch.rand(8, c, h, w, generator=generator).to(device)
     evaluator, used, _ = build_evaluator(
@@ -171,10 +172,11 @@ def candidate_rate(
         clean,
         pixels=pixels,
         evaluation=section.get("evaluation", "auto"),
-        forward_batch=batch,
+        forward_batch=section["forward_batch"] if device.type == "cuda" else "auto",
         device=device,
         fitness_dtype=torch.float32,
     )
+    batch = evaluator.forward_batch
     rng = np.random.default_rng(0)
     pheno = Phenotype(
         rng.integers(0, h, (batch, pixels)),

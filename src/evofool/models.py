@@ -180,7 +180,7 @@ def _vgg16(c: int, h: int, w: int, n: int, width: float) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-class _AlexNetBody(nn.Module):
+class AlexNetBody(nn.Module):
     """torchvision's AlexNet, with the input upsampled when it is below the 63-pixel minimum."""
 
     MIN_SIZE = 63
@@ -218,7 +218,7 @@ _BUILDERS = {
     "allconv": _allconv,
     "nin": _nin,
     "vgg16": _vgg16,
-    "alexnet": lambda c, h, w, n, width: _AlexNetBody(c, n, width),
+    "alexnet": lambda c, h, w, n, width: AlexNetBody(c, n, width),
 }
 
 # Normalisation a network uses when none is given: LeNet scales by 1/256 as in Caffe.

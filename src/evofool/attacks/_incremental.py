@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from evofool.attacks._evaluate import Evaluator
 from evofool.attacks._genotype import Phenotype
-from evofool.models import Classifier, Normalize, _AlexNetBody
+from evofool.models import AlexNetBody, Classifier, Normalize
 
 WINDOW_SHARE = 0.5
 """A layer is computed in windows while its ``d`` windows cover at most this share of its map."""
@@ -46,9 +46,11 @@ WINDOW_SHARE = 0.5
 AUTO_MIN_GAIN = 1.15
 """``auto`` evaluation picks windows when they save at least this factor of the estimated work.
 
-The estimate (:attr:`WindowPlan.gain`) errs low on the CIFAR-10 networks and high on LeNet,
-whose windows save little while their indexing costs as much as anywhere
-(``benchmarks/one_pixel.py``, part 3, measures both): at 1.15 LeNet keeps the full pass.
+The estimate (:attr:`WindowPlan.gain`) counts multiply-adds, gathered floats and index work.
+``benchmarks/one_pixel.py`` (part 3) measures both ways: on the CIFAR-10 networks windows were
+faster wherever the estimate reached 1.15 (AllConv, NiN and VGG16-BN at width 0.5, d = 1, 3
+and 5). On the full-width LeNet (estimate 1.07-1.13) they were 1.2-1.3x faster at d = 1 but
+0.8-0.95x at d = 3 and 5, so LeNet keeps the full pass.
 """
 
 GATHER_COST = 4.0
@@ -76,7 +78,7 @@ _POINTWISE = (
 
 
 class NearestUpsample(nn.Module):
-    """Nearest-neighbour resize to ``size``, as :class:`~evofool.models._AlexNetBody` does."""
+    """Nearest-neighbour resize to ``size``, as :class:`~evofool.models.AlexNetBody` does."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -93,15 +95,15 @@ def flat_layers(model: nn.Module, height: int, width: int) -> list[nn.Module]:
     :class:`torch.nn.Sequential`, the AlexNet body and torchvision's AlexNet); any other module
     is one opaque entry, so running the list in order is always the model's forward pass.
     """
-    if isinstance(model, Classifier):
+    if type(model) is Classifier:
         return [model.normalize, *flat_layers(model.body, height, width)]
     if type(model) is nn.Sequential:
         return [leaf for child in model for leaf in flat_layers(child, height, width)]
-    if type(model) is _AlexNetBody:
+    if type(model) is AlexNetBody:
         first: list[nn.Module] = []
-        if min(height, width) < _AlexNetBody.MIN_SIZE:
-            first = [NearestUpsample(_AlexNetBody.MIN_SIZE)]
-            height = width = _AlexNetBody.MIN_SIZE
+        if min(height, width) < AlexNetBody.MIN_SIZE:
+            first = [NearestUpsample(AlexNetBody.MIN_SIZE)]
+            height = width = AlexNetBody.MIN_SIZE
         return [*first, *flat_layers(model.net, height, width)]
     if type(model) is torchvision.models.AlexNet:
         return [
