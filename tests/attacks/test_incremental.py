@@ -256,16 +256,16 @@ def _assert_same_decisions(a, b) -> None:
     np.testing.assert_allclose(a.confidence, b.confidence, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("optimizer", ["de", "random"])
+@pytest.mark.parametrize("optimizer", ["de", "random", "corners", "sparse_rs"])
 @pytest.mark.parametrize("pixels", [1, 3])
 def test_attacks_decide_the_same_with_windows(optimizer: str, pixels: int):
-    """DE and random search, targeted and not, on a CIFAR-shaped AllConv: same decisions."""
+    """Every search method, targeted and not, on a CIFAR-shaped AllConv: same decisions."""
     shape = SHAPES["cifar"]
     model = lively("allconv", shape, 0.25, seed=pixels)
     images = torch.rand((3, *shape), generator=torch.Generator().manual_seed(pixels))
     with torch.inference_mode():
         labels = model(images).argmax(1)
-    kwargs = dict(popsize=12, generations=4, pixels=pixels, optimizer=optimizer, seed=7)
+    kwargs = dict(popsize=12, budget=60, pixels=pixels, optimizer=optimizer, seed=7)
     for targets in (None, (labels + 1) % 10):
         runs = [
             one_pixel_attack(

@@ -39,6 +39,9 @@ class Scores:
         target_beats_true: bool, logit of the target above that of the true class.
         top1: int64 predicted class (first index on ties).
         log_p_top1: float64 ``log p(top1)``.
+        margin: float64 logit margin, below zero exactly when the attack has succeeded on the
+            image: ``logit(true) - max other logit`` (non-targeted) or ``max logit other than
+            the target - logit(target)`` (targeted); Sparse-RS accepts on it.
     """
 
     fitness: np.ndarray
@@ -47,6 +50,7 @@ class Scores:
     target_beats_true: np.ndarray
     top1: np.ndarray
     log_p_top1: np.ndarray
+    margin: np.ndarray
 
 
 _MIN_ROWS = 32
@@ -170,15 +174,21 @@ class Evaluator:
                 fitness = torch.logsumexp(others, dim=1) - lse
                 log_p_target = torch.full_like(lse, float("nan"))
                 beats = torch.zeros_like(top1, dtype=torch.bool)
+                margin = logit_true - others.amax(dim=1)
             else:
                 tgt = torch.from_numpy(targets[start:stop]).to(self.device)[:, None]
                 logit_target = logits.gather(1, tgt).squeeze(1)
                 fitness = log_p_target = logit_target - lse
                 beats = logit_target > logit_true
-            parts.append((fitness, logit_true - lse, log_p_target, beats, top1, top_logit - lse))
+                margin = logits.scatter(1, tgt, float("-inf")).amax(dim=1) - logit_target
+            parts.append(
+                (fitness, logit_true - lse, log_p_target, beats, top1, top_logit - lse, margin)
+            )
         if not parts:
             empty = np.zeros(0)
-            return Scores(empty, empty, empty, empty.astype(bool), empty.astype(np.int64), empty)
+            return Scores(
+                empty, empty, empty, empty.astype(bool), empty.astype(np.int64), empty, empty
+            )
         cols = [torch.cat(col).cpu().numpy() for col in zip(*parts, strict=True)]
         return Scores(
             fitness=cols[0].astype(np.float64),
@@ -187,4 +197,5 @@ class Evaluator:
             target_beats_true=cols[3].astype(bool),
             top1=cols[4].astype(np.int64),
             log_p_top1=cols[5].astype(np.float64),
+            margin=cols[6].astype(np.float64),
         )

@@ -49,26 +49,29 @@ def image_keys(pheno: Phenotype, clean_values: np.ndarray, width: int) -> list[b
 
 
 def split_known(
-    memos: list[dict[bytes, float]], keys: list[bytes], popsize: int
+    memos: list[dict[bytes, tuple[float, float]]], keys: list[bytes], sizes: list[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which candidates of a step need the network.
 
-    Candidate ``i`` belongs to attack ``i // popsize``, whose memo maps keys to fitness.
+    The first ``sizes[0]`` candidates belong to the first attack, the next ``sizes[1]`` to the
+    second, and so on; each attack's memo maps keys to ``(fitness, margin)``.
 
     Returns:
         ``fresh``: bool ``(R,)``, the first candidate of the step with an image its attack has
         not scored (these go to the network, in index order); ``source``: int64 ``(R,)``, for
         every candidate not in a memo, the position among the fresh ones of its image (-1 for
-        memo hits); ``known``: float64 ``(R,)``, the fitness of memo hits (NaN elsewhere).
+        memo hits); ``known``: float64 ``(R, 2)``, the fitness and margin of memo hits (NaN
+        elsewhere).
     """
     total = len(keys)
     fresh = np.zeros(total, dtype=bool)
     source = np.full(total, -1, dtype=np.int64)
-    known = np.full(total, np.nan)
+    known = np.full((total, 2), np.nan)
     n_fresh = 0
-    for s, memo in enumerate(memos):
+    start = 0
+    for memo, size in zip(memos, sizes, strict=True):
         seen: dict[bytes, int] = {}
-        for i in range(s * popsize, (s + 1) * popsize):
+        for i in range(start, start + size):
             key = keys[i]
             hit = memo.get(key)
             if hit is not None:
@@ -80,4 +83,5 @@ def split_known(
                 fresh[i] = True
                 n_fresh += 1
             source[i] = position
+        start += size
     return fresh, source, known

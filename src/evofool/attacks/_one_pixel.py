@@ -8,10 +8,13 @@ different from the index, no crossover, clamped to the gene bounds; a child repl
 when it is strictly fitter. Fitness is ``p(target)`` (targeted, maximised) or ``p(true)``
 (non-targeted, minimised). The optional random-search baseline (OPA Table VII) draws every
 candidate uniformly (pixel and colour) and keeps, per index, the fitter one, so it has the same
-budget and records.
+budget and records. Exhaustive one-pixel search with CornerSearch (``corners``) and Sparse-RS
+(``sparse_rs``) run in the same engine (:mod:`evofool.attacks._search`); every method spends at
+most its budget of queries (``AttackSettings.budget``).
 
 Batching: a queue of attacks feeds an active set. Each step every active attack makes one
-generation (its initial population, or its children), all their candidates are written into
+step of its method (DE: its initial population, or its children), cut to what is left of its
+budget; all their candidates are written into
 copies of their clean images and scored in forward passes of exactly ``forward_batch`` images,
 and attacks that end leave the set while queued ones take their place.
 
@@ -22,7 +25,8 @@ Why an attack's result does not depend on its companions, ``forward_batch`` or c
   fixed order: the initial population (``x``, then ``y``, then colours; see
   :func:`~evofool.attacks._genotype.initial_population`), then per generation the three index
   draws of :func:`~evofool.attacks._genotype.distinct_indices` (random search: columns, rows,
-  colours of :func:`~evofool.attacks._genotype.random_candidates`). Nothing else draws.
+  colours of :func:`~evofool.attacks._genotype.random_candidates`; the other methods say theirs
+  in :mod:`~evofool.attacks._search`). Nothing else draws.
 - Arithmetic: forward passes have a few fixed shapes (full chunks of ``forward_batch``; a
   step's last chunk padded to a power-of-two fraction of it, at least 32 rows; see
   :mod:`~evofool.attacks._evaluate`). A candidate's logits can still differ in the last bits
@@ -67,7 +71,7 @@ from evofool.attacks._genotype import (
 from evofool.attacks._incremental import build_evaluator
 from evofool.attacks._memo import image_keys, split_known
 from evofool.attacks._result import AttackResult, AttackSettings
-from evofool.attacks._search import SEARCH_METHODS, SearchSpace
+from evofool.attacks._search import SEARCH_METHODS, SearchMethod, SearchSpace, StepScores
 
 NON_TARGETED_SEED_KEY = 2**32 - 1
 """Third entropy word of a non-targeted attack's seed sequence (targets use the class index)."""
@@ -126,20 +130,21 @@ def active_set_size(popsize: int, forward_batch: int, n_attacks: int) -> int:
 
 
 class _Attack:
-    """Mutable state of one attack while it is in the active set."""
+    """Mutable state of one attack while it is in the active set (a search method's state)."""
 
-    def __init__(self, row: int, rng: np.random.Generator, generations: int) -> None:
+    def __init__(self, row: int, rng: np.random.Generator, budget: int, points: int) -> None:
         self.row = row
         self.rng = rng
-        self.generation = -1  # generations completed; -1 before the initial population
+        self.budget = budget
         self.population: np.ndarray | None = None
         self.pheno: Phenotype | None = None
         self.fitness: np.ndarray | None = None
+        self.extra: dict[str, Any] = {}
         self.best = -math.inf
         self.queries = 0
         self.model_queries = 0
-        self.memo: dict[bytes, float] = {}  # fitness of every image scored (see _memo)
-        self.curve = np.full(generations + 1, np.nan)
+        self.memo: dict[bytes, tuple[float, float]] = {}  # every image scored (see _memo)
+        self.curve = np.full(points, np.nan)
         self.stopped = False
         self.result: Phenotype | None = None
 
@@ -241,7 +246,13 @@ def one_pixel_attack(
         )
         if log is not None:
             log(reason)
-        config = replace(config, evaluation=evaluation, forward_batch=evaluator.forward_batch)
+        space = search_space(config, clean.shape[1:])
+        config = replace(
+            config,
+            evaluation=evaluation,
+            forward_batch=evaluator.forward_batch,
+            budget=SEARCH_METHODS[config.optimizer].budget(space, config.budget),
+        )
         n_classes = evaluator.n_classes()
         if n and label_arr.max() >= n_classes:
             raise ValueError(f"labels must be class indices below {n_classes}")
@@ -252,7 +263,7 @@ def one_pixel_attack(
         # other attacks of the shard (a row's logits can depend on its position in a batch).
         judge = Evaluator(model, clean, forward_batch=1, device=dev, fitness_dtype=torch.float32)
         clean_scores = judge.score(all_rows, None, label_arr, target_arr, fp32=True)
-        finals = _run(config, evaluator, clean, label_arr, target_arr, id_arr, progress)
+        finals = _run(config, space, evaluator, clean, label_arr, target_arr, id_arr, progress)
         result_pheno = _stack_phenotypes([a.result for a in finals], config, clean.shape[1])
         final_scores = judge.score(all_rows, result_pheno, label_arr, target_arr, fp32=True)
     return _build_result(
@@ -301,8 +312,26 @@ def _resolve_device(model: nn.Module, device: torch.device | str | None) -> torc
     return torch.device("cpu")
 
 
+def search_space(config: AttackSettings, image_shape: Sequence[int]) -> SearchSpace:
+    """The search space of ``config``'s attacks on images of shape ``(C, H, W)``."""
+    channels, height, width = (int(v) for v in image_shape)
+    bounds = gene_bounds(height, width, channels)
+    return SearchSpace(
+        config.popsize,
+        config.pixels,
+        height,
+        width,
+        channels,
+        config.mutation,
+        *bounds,
+        targeted=config.targeted,
+        default_budget=config.popsize * (config.generations + 1),
+    )
+
+
 def _run(
     config: AttackSettings,
+    space: SearchSpace,
     evaluator: Evaluator,
     clean: torch.Tensor,
     labels: np.ndarray,
@@ -312,36 +341,40 @@ def _run(
 ) -> list[_Attack]:
     """Advance every attack to its end; return their states in input order."""
     n = len(labels)
-    _, channels, height, width = clean.shape
-    p, g_max = config.popsize, config.generations
-    propose = SEARCH_METHODS[config.optimizer]
-    bounds = gene_bounds(height, width, channels)
-    space = SearchSpace(p, config.pixels, height, width, channels, config.mutation, *bounds)
+    method = SEARCH_METHODS[config.optimizer]
+    budget, points = config.max_queries, config.curve_points
     queue = deque(range(n))
     active: list[_Attack] = []
     finished: list[_Attack | None] = [None] * n
     done = 0
-    k = active_set_size(p, config.forward_batch, n)
+    k = active_set_size(method.step_rows(space), config.forward_batch, n)
     clean_u8 = np.rint(clean.cpu().numpy() * 255.0).astype(np.uint8)  # (N, C, H, W), for keys
     while queue or active:
         while queue and len(active) < k:
             row = queue.popleft()
             target = None if targets is None else int(targets[row])
-            active.append(_Attack(row, attack_rng(config.seed, int(image_ids[row]), target), g_max))
-        genotype = np.concatenate([propose(a, space) for a in active])
-        pheno = phenotype(genotype, height, width)
-        rows = np.repeat(np.array([a.row for a in active], dtype=np.int64), p)
-        fitness, met, fresh = _score_step(
-            config, evaluator, active, rows, pheno, labels, targets, clean_u8, width
+            rng = attack_rng(config.seed, int(image_ids[row]), target)
+            active.append(_Attack(row, rng, budget, points))
+        # Each attack's proposal, cut to what is left of its budget.
+        proposals = [method.propose(a, space)[: a.budget - a.queries] for a in active]
+        sizes = [len(g) for g in proposals]
+        genotype = np.concatenate(proposals)
+        pheno = phenotype(genotype, space.height, space.width)
+        rows = np.repeat(np.array([a.row for a in active], dtype=np.int64), sizes)
+        fitness, margin, met, fresh = _score_step(
+            config, evaluator, active, sizes, rows, pheno, labels, targets, clean_u8, space.width
         )
         still: list[_Attack] = []
-        for s, a in enumerate(active):
-            part = slice(s * p, (s + 1) * p)
-            _advance(a, genotype[part], pheno[part], fitness[part], met[part], fresh[part], g_max)
+        start = 0
+        for a, size in zip(active, sizes, strict=True):
+            part = slice(start, start + size)
+            start += size
+            step = StepScores(fitness[part], margin[part])
+            _advance(a, method, space, genotype[part], pheno[part], step, met[part], fresh[part])
             if a.result is None:
                 still.append(a)
             else:
-                a.memo = {}
+                a.memo, a.extra = {}, {}
                 finished[a.row] = a
                 done += 1
         if progress is not None and len(still) < len(active):
@@ -354,42 +387,46 @@ def _score_step(
     config: AttackSettings,
     evaluator: Evaluator,
     active: list[_Attack],
+    sizes: list[int],
     rows: np.ndarray,
     pheno: Phenotype,
     labels: np.ndarray,
     targets: np.ndarray | None,
     clean_u8: np.ndarray,
     width: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fitness and early-stop flags of one step's candidates, and which went to the network.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fitness, margins and early-stop flags of one step's candidates, and which were fresh.
 
     With ``reuse_scores`` only images new to their attack are scored (once each, however
-    often the step repeats them); the rest take their fitness from the attack's memo and
-    cannot meet the stop rule.
+    often the step repeats them); the rest take their fitness and margin from the attack's
+    memo and cannot meet the stop rule.
     """
     total = len(rows)
     if config.reuse_scores:
         clean_values = clean_u8[rows[:, None], :, pheno.rows, pheno.cols]  # (R, d, C)
         keys = image_keys(pheno, clean_values, width)
-        fresh, source, known = split_known([a.memo for a in active], keys, config.popsize)
+        fresh, source, known = split_known([a.memo for a in active], keys, sizes)
     else:
         keys, fresh = [], np.ones(total, dtype=bool)
-        source, known = np.arange(total, dtype=np.int64), np.full(total, np.nan)
+        source, known = np.arange(total, dtype=np.int64), np.full((total, 2), np.nan)
     idx = np.flatnonzero(fresh)
     if len(idx) == 0:
-        return known, np.zeros(total, dtype=bool), fresh
+        return known[:, 0], known[:, 1], np.zeros(total, dtype=bool), fresh
     scores = evaluator.score(
         rows[idx], pheno[idx], labels[rows[idx]], None if targets is None else targets[rows[idx]]
     )
     met_fresh = _stop_met(config, scores, labels[rows[idx]])
     hit = source < 0
     at = np.maximum(source, 0)
-    fitness = np.where(hit, known, scores.fitness[at])
+    fitness = np.where(hit, known[:, 0], scores.fitness[at])
+    margin = np.where(hit, known[:, 1], scores.margin[at])
     met = ~hit & met_fresh[at]
-    for i, f in zip(idx.tolist(), scores.fitness.tolist(), strict=True):
-        if keys:
-            active[i // config.popsize].memo[keys[i]] = f
-    return fitness, met, fresh
+    if keys:
+        owner = np.repeat(np.arange(len(active)), sizes)
+        pairs = zip(scores.fitness.tolist(), scores.margin.tolist(), strict=True)
+        for i, pair in zip(idx.tolist(), pairs, strict=True):
+            active[owner[i]].memo[keys[i]] = pair
+    return fitness, margin, met, fresh
 
 
 def _stop_met(config: AttackSettings, scores: Scores, labels: np.ndarray) -> np.ndarray:
@@ -408,38 +445,27 @@ def _stop_met(config: AttackSettings, scores: Scores, labels: np.ndarray) -> np.
 
 def _advance(
     a: _Attack,
+    method: SearchMethod,
+    space: SearchSpace,
     genotype: np.ndarray,
     pheno: Phenotype,
-    fitness: np.ndarray,
+    scores: StepScores,
     met: np.ndarray,
     fresh: np.ndarray,
-    generations: int,
 ) -> None:
-    """Apply one step's scores to an attack: early stop, selection, records, end of budget."""
-    a.generation += 1
+    """Apply one step's scores to an attack: early stop, records, the method's selection, end."""
     hits = np.flatnonzero(met)
-    used = int(hits[0]) + 1 if len(hits) else len(fitness)
+    used = int(hits[0]) + 1 if len(hits) else len(scores.fitness)
     a.queries += used
     a.model_queries += int(fresh[:used].sum())
-    a.best = max(a.best, float(fitness[:used].max()))
-    a.curve[a.generation] = a.best
+    a.best = max(a.best, float(scores.fitness[:used].max()))
+    a.curve[math.ceil(a.queries / space.popsize) - 1] = a.best
     if len(hits):
         a.stopped = True
         a.result = pheno[int(hits[0])]
         return
-    if a.population is None:
-        a.population, a.pheno, a.fitness = genotype, pheno, fitness
-    else:
-        # Strictly fitter, and never the same pixels: equal images have equal fitness.
-        better = (fitness > a.fitness) & ~pheno.same_as(a.pheno)
-        a.population = np.where(better[:, None, None], genotype, a.population)
-        a.pheno = Phenotype(
-            np.where(better[:, None], pheno.rows, a.pheno.rows),
-            np.where(better[:, None], pheno.cols, a.pheno.cols),
-            np.where(better[:, None, None], pheno.values, a.pheno.values),
-        )
-        a.fitness = np.where(better, fitness, a.fitness)
-    if a.generation == generations:
+    method.select(a, space, genotype, pheno, scores)
+    if a.queries >= a.budget:
         a.result = a.pheno[int(np.argmax(a.fitness))]
 
 
@@ -477,7 +503,7 @@ def _build_result(
     first = first_occurrence(pheno.rows, pheno.cols)
     change = np.abs(new.astype(np.float64) - old).mean(-1)
     distortion = (change * first).sum(-1) / np.maximum(first.sum(-1), 1)
-    curves = np.stack([a.curve for a in attacks]) if n else np.zeros((0, config.generations + 1))
+    curves = np.stack([a.curve for a in attacks]) if n else np.zeros((0, config.curve_points))
     if config.targeted:
         curves = np.exp(curves)
         success = final.top1 == targets

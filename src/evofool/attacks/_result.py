@@ -38,7 +38,10 @@ class AttackSettings:
         popsize: Candidates per generation, ``>= 4``.
         generations: Generations after the initial population, ``>= 0``.
         mutation: DE scale ``F > 0``.
-        optimizer: ``"de"`` (the paper's DE/rand/1) or ``"random"`` (random search).
+        optimizer: The search method, one of :data:`OPTIMIZERS`: ``"de"`` (the paper's
+            DE/rand/1), ``"random"`` (random search), ``"corners"`` (exhaustive one-pixel
+            search, then CornerSearch for ``d > 1``) or ``"sparse_rs"`` (Sparse-RS); see
+            :mod:`evofool.attacks._search`.
         stop: Early-stop rule, one of :data:`STOP_RULES`; None picks ``"target_beats_true"``
             (targeted) or ``"misclassified"`` (non-targeted), the original-CIFAR setting.
         stop_threshold: Probability threshold of ``"target_prob"`` (default 0.9) and
@@ -55,6 +58,10 @@ class AttackSettings:
             (only what the changed pixels reach, see :mod:`evofool.attacks._incremental`) or
             ``"auto"`` (incremental where it is estimated to pay). A result's settings hold the
             one used, ``"full"`` or ``"incremental"``.
+        budget: Queries per attack, ``>= 1``, or None for the method's default: the DE budget
+            ``popsize * (generations + 1)``, except ``corners`` at ``d = 1``, whose whole search
+            is ``H * W * 2**C`` queries (never more). A result's settings hold the number used.
+            ``popsize`` is also the step of the other methods' fitness curves.
     """
 
     targeted: bool
@@ -70,6 +77,7 @@ class AttackSettings:
     fitness_dtype: str = "float32"
     reuse_scores: bool = True
     evaluation: str = "auto"
+    budget: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -79,6 +87,8 @@ class AttackSettings:
         set_(self, "popsize", _positive_int("popsize", self.popsize, 4))
         set_(self, "generations", _positive_int("generations", self.generations, 0))
         set_(self, "seed", _positive_int("seed", self.seed, 0))
+        if self.budget is not None:
+            set_(self, "budget", _positive_int("budget", self.budget, 1))
         if self.forward_batch != "auto":
             set_(self, "forward_batch", _positive_int("forward_batch", self.forward_batch, 1))
         try:
@@ -134,8 +144,13 @@ class AttackSettings:
 
     @property
     def max_queries(self) -> int:
-        """Query budget of one attack: ``popsize * (generations + 1)``."""
-        return self.popsize * (self.generations + 1)
+        """Query budget of one attack: :attr:`budget`, else ``popsize * (generations + 1)``."""
+        return self.popsize * (self.generations + 1) if self.budget is None else self.budget
+
+    @property
+    def curve_points(self) -> int:
+        """Entries of a fitness curve: one per ``popsize`` queries of the budget."""
+        return math.ceil(self.max_queries / self.popsize)
 
     @property
     def torch_fitness_dtype(self) -> torch.dtype:
@@ -196,8 +211,9 @@ class AttackResult:
         old_values: float64 ``(N, d, C)`` their clean values, 0-255.
         new_values: uint8 ``(N, d, C)`` the values written, 0-255. When two perturbations hit
             the same pixel the later one wins and both rows hold its colour.
-        fitness_curve: float64 ``(N, generations + 1)`` best fitness after each generation
-            (index 0: initial population) in the paper's terms: ``p(target)`` (targeted,
+        fitness_curve: float64 ``(N, ceil(budget / popsize))`` best fitness after each
+            ``popsize`` queries (DE: after each generation, index 0 the initial population) in
+            the paper's terms: ``p(target)`` (targeted,
             rising) or ``p(true)`` (non-targeted, falling); NaN after the attack ended.
     """
 
