@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evofool import plan
+from evofool import plan, targets
 from evofool.attacks import EVALUATIONS, OPTIMIZERS, AttackSettings
+from evofool.config import resolve_config
 from evofool.evolution import ENCODING_CLASSES, INSERTION_RULES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +47,14 @@ def test_the_rules_import_only_the_planning_layer():
 
 @pytest.mark.parametrize(
     "script",
-    ["tabulate_de_vs_random", "tabulate_fooling", "tabulate_transfer", "render_figure_progress"],
+    [
+        "tabulate_de_vs_random",
+        "tabulate_search_methods",
+        "render_figure_search_methods",
+        "tabulate_fooling",
+        "tabulate_transfer",
+        "render_figure_progress",
+    ],
 )
 def test_table_and_figure_scripts_that_read_only_csv_load_no_torch(script):
     # Import the script's modules as Snakemake would, without running its main().
@@ -66,7 +74,12 @@ def test_schema_names_are_the_code_names():
     assert tuple(definitions["insertion"]["enum"]) == plan.INSERTIONS
     assert tuple(ENCODING_CLASSES) == plan.ENCODINGS
     assert INSERTION_RULES == plan.INSERTIONS
-    assert OPTIMIZERS == ("de", "random")
+    assert OPTIMIZERS == ("de", "random", "corners", "sparse_rs")
+    assert set(plan.PROTOCOL_METHODS) == set(plan.PROTOCOLS)
+    assert set(plan.PROTOCOL_METHODS.values()) == set(OPTIMIZERS)
+    assert set(plan.SEARCH_PROTOCOLS) <= set(plan.PROTOCOLS)
+    budgets = SCHEMA["properties"]["one_pixel"]["properties"]["budgets"]["properties"]
+    assert set(budgets) == set(OPTIMIZERS) - {"de"}
     assert tuple(definitions["evaluation"]["enum"]) == EVALUATIONS
 
 
@@ -94,6 +107,20 @@ def test_shards_cover_every_image_once():
     assert plan.one_pixel_images_needed(settings) == 7
     settings["protocols"] = ["targeted", "random"]
     assert plan.one_pixel_images_needed(settings) == 12
+    for protocol in ("corners", "sparse_rs"):
+        assert plan.one_pixel_shards(settings, protocol) == 3
+
+
+def test_each_protocol_job_depends_on_its_own_budget_only():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["one_pixel"]["budgets"] = {"sparse_rs": 5000}
+    config = resolve_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    jobs = {p: targets.one_pixel_job_settings(config, "mnist", p) for p in plan.PROTOCOLS}
+    assert jobs["sparse_rs"]["budget"] == 5000
+    assert all(jobs[p]["budget"] is None for p in plan.PROTOCOLS if p != "sparse_rs")
+    assert all("budgets" not in job for job in jobs.values())
+    same = {k: v for k, v in jobs["sparse_rs"].items() if k != "budget"}
+    assert all({k: v for k, v in jobs[p].items() if k != "budget"} == same for p in jobs)
 
 
 def test_fooling_and_retraining_seeds_never_meet():

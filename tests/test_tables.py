@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from evofool import tables
+from evofool import metrics, tables
 from evofool.tables import (
     ascent_table,
     encoding_tests,
@@ -127,3 +127,92 @@ def test_fitness_curves_of_a_table_without_successes_are_empty_but_budget_wide()
         {"success": [False, False], "generations": [4, 4], "fitness_curve": ["[0.9]"] * 2}
     )
     assert fitness_curves(frame).shape == (0, 5)
+
+
+# --- search methods ---------------------------------------------------------------------------
+
+
+def _method_attacks(protocol, pixels, success, queries, budget, stopped=None, ids=None):
+    n = len(success)
+    return pd.DataFrame(
+        {
+            "dataset": "mnist",
+            "net": "lenet",
+            "model_seed": 0,
+            "pixels": pixels,
+            "protocol": protocol,
+            "image_id": list(range(n)) if ids is None else ids,
+            "success": success,
+            "stopped": success if stopped is None else stopped,
+            "queries": queries,
+            "model_queries": queries,
+            "budget": budget,
+            "popsize": 10,
+            "generations": 9,
+            "confidence": 0.8,
+            "distortion": 100.0,
+        }
+    )
+
+
+def test_success_within_counts_early_stops_at_their_query_and_the_rest_at_the_budget():
+    frame = _method_attacks(
+        "nontargeted",
+        1,
+        success=[True, True, False, True],
+        stopped=[True, True, False, False],  # the last succeeded without an early stop
+        queries=[5, 50, 100, 100],
+        budget=100,
+    )
+    assert metrics.success_within(frame, 4).tolist() == [False, False, False, False]
+    assert metrics.success_within(frame, 5).tolist() == [True, False, False, False]
+    assert metrics.success_within(frame, 99).tolist() == [True, True, False, False]
+    assert metrics.success_within(frame, 100).tolist() == [True, True, False, True]
+    grid = metrics.success_within(frame, np.array([4, 5, 99, 100]))
+    assert grid.sum(axis=0).tolist() == [0, 1, 2, 3]
+
+
+def test_search_methods_table_gives_own_and_equal_budget_rates():
+    de = _method_attacks("nontargeted", 1, [True, True, False, False], [10, 500, 2100, 2100], 2100)
+    corners = _method_attacks("corners", 1, [True, False, True, False], [7, 1568, 3, 1568], 1568)
+    rs = _method_attacks("sparse_rs", 1, [True, True, True, False], [1600, 20, 2000, 2100], 2100)
+    table = tables.search_methods_table([de, corners, rs]).set_index("method")
+    assert list(table.index) == ["de", "corners", "sparse_rs"]
+    assert table["budget"].tolist() == [2100, 1568, 2100]
+    assert (table["equal_budget"] == 1568).all()
+    assert table["rate"].tolist() == [50.0, 50.0, 75.0]
+    # Within 1,568 queries: DE's 10 and 500, corners' 7 and 3, Sparse-RS's 20 only.
+    assert table["equal_rate"].tolist() == [50.0, 50.0, 25.0]
+    assert table.loc["sparse_rs", "equal_low"] < 25.0 < table.loc["sparse_rs", "equal_high"]
+    assert table["n"].tolist() == [4, 4, 4]
+
+
+def test_one_pixel_ceiling_cross_tabulates_each_method_against_exhaustive_search():
+    corners = _method_attacks("corners", 1, [True, True, False, False], [3, 9, 1568, 1568], 1568)
+    de1 = _method_attacks("nontargeted", 1, [True, False, True, False], [5] * 4, 2100)
+    de3 = _method_attacks("nontargeted", 3, [True, True, True, False], [5] * 4, 2100)
+    rnd = _method_attacks("random", 1, [False, True], [5, 5], 2100, ids=[1, 7])  # image 7: none
+    table = tables.one_pixel_ceiling_table([corners, de1, de3, rnd])
+    rows = {(r.method, r.pixels): r for r in table.itertuples()}
+    de = rows[("de", 1)]
+    assert (de.images, de.ceiling_images, de.ceiling_share) == (4, 2, 50.0)
+    assert (de.success_inside, de.success_outside) == (1, 1)
+    assert (de.failure_inside, de.failure_outside) == (1, 1)
+    assert de.ceiling_reached == 50.0
+    assert rows[("de", 3)].success_inside == 2 and rows[("de", 3)].ceiling_reached == 100.0
+    r = rows[("random", 1)]
+    assert (r.images, r.ceiling_images, r.success_inside, r.failure_inside) == (1, 1, 0, 1)
+    exhaustive = rows[("corners", 1)]
+    assert exhaustive.ceiling_reached == 100.0 and exhaustive.success_outside == 0
+
+
+def test_success_against_queries_rises_to_each_methods_rate_at_its_budget():
+    de = _method_attacks("nontargeted", 3, [True, True, False, False], [10, 500, 2100, 2100], 2100)
+    corners = _method_attacks("corners", 3, [True, False, True, False], [7, 2100, 3, 2100], 2100)
+    curves = tables.success_against_queries([de, corners])
+    for method, frame in curves.groupby("method"):
+        assert (np.diff(frame["success_rate"]) >= 0).all(), method
+        assert frame["queries"].iloc[-1] == 2100
+        assert frame["success_rate"].iloc[-1] == 50.0
+    first = curves[curves["method"] == "corners"].set_index("queries")["success_rate"]
+    assert first.loc[3] == 25.0 and first.loc[1] == 0.0

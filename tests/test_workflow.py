@@ -121,6 +121,14 @@ def test_tiny_one_pixel_study_is_complete(tiny):
     assert sorted(success["pixels"]) == [1, 3]
     assert set(success["targeted_n"]) == {18} and set(success["nontargeted2_n"]) == {4}
     assert len(pd.read_csv(root / "tables" / "de_vs_random.csv")) == 2
+    methods = pd.read_csv(root / "tables" / "search_methods.csv")
+    assert sorted(set(methods["method"])) == ["corners", "de", "random", "sparse_rs"]
+    assert len(methods) == 2 * 4 and set(methods["n"]) == {4}
+    budgets = methods.set_index(["pixels", "method"])["budget"]
+    assert budgets[(1, "corners")] == 28 * 28 * 2 and budgets[(3, "corners")] == 8 * 4
+    assert budgets[(1, "sparse_rs")] == 8 * 4 and (methods["equal_budget"] == 32).all()
+    ceiling = pd.read_csv(root / "tables" / "one_pixel_ceiling.csv")
+    assert len(ceiling) == 2 * 4 and set(ceiling["images"]) == {4}
     figures = sorted(p.name for p in (root / "figures").rglob("*.png"))
     expected = [
         "class_counts_nontargeted.png",
@@ -130,8 +138,9 @@ def test_tiny_one_pixel_study_is_complete(tiny):
         "heatmap_nontargeted.png",
         "heatmap_targeted.png",
     ]
-    assert figures == sorted(expected * 2 + ["reachable_targets.png"])
-    assert len(list(root.rglob("shard=*.pt"))) == 2 * (1 + 2 + 2)
+    extra = ["reachable_targets.png", "success_against_queries.png"]
+    assert figures == sorted(expected * 2 + extra)
+    assert len(list(root.rglob("shard=*.pt"))) == 2 * (1 + 2 + 2 + 2 + 2)
 
 
 @pytest.mark.workflow
@@ -168,6 +177,7 @@ def test_tiny_fooling_study_is_complete(tiny):
 REPORT_CATEGORIES = [
     "Networks",
     "One-pixel attack",
+    "One-pixel search methods",
     "Fooling images",
     "Retraining",
     "Papers vs ours",

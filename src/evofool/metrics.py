@@ -76,6 +76,32 @@ def summarize(attacks: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def success_within(attacks: pd.DataFrame, queries: int | np.ndarray) -> pd.Series | np.ndarray:
+    """Whether each attack had succeeded within ``queries`` queries.
+
+    An attack that ended early succeeded at its last query (``queries`` counts up to and
+    including the candidate that met the stop rule). One that ran to its budget is counted
+    only from its budget on: without an early stop its success may have come at any query.
+
+    Args:
+        attacks: tidy rows with ``success``, ``stopped``, ``queries`` and ``budget``.
+        queries: one budget, or an int array ``(Q,)`` of budgets.
+
+    Returns:
+        bool, one per attack (a Series), or ``(N, Q)`` for an array of budgets.
+    """
+    success = attacks["success"].astype(bool).to_numpy()
+    early = success & attacks["stopped"].astype(bool).to_numpy()
+    spent = attacks["queries"].to_numpy()
+    budget = attacks["budget"].to_numpy()
+    q = np.asarray(queries)
+    if q.ndim == 0:
+        within = (early & (spent <= q)) | (success & (budget <= q))
+        return pd.Series(within, index=attacks.index)
+    q = q[None, :]
+    return (early[:, None] & (spent[:, None] <= q)) | (success[:, None] & (budget[:, None] <= q))
+
+
 def mcnemar_p(first_only: int, second_only: int) -> float:
     """Exact two-sided McNemar test of paired successes, from the discordant pairs.
 

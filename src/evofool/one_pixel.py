@@ -3,7 +3,9 @@
 Protocols (OPA Section IV-V, docs/method.md): ``targeted`` attacks every image towards each
 other class (its results also give "non-targeted 1": success on at least one target);
 ``nontargeted`` runs the true non-targeted attack (fitness p(true), "non-targeted 2"); ``random``
-is random search at the same query budget, non-targeted (Table VII). The tables are built in
+is random search at the same query budget, non-targeted (Table VII); ``corners`` (exhaustive
+one-pixel search, CornerSearch for d > 1) and ``sparse_rs`` (Sparse-RS) are the other search
+methods, non-targeted on the same images. The tables are built in
 :mod:`evofool.tables`.
 """
 
@@ -21,7 +23,7 @@ from torch import nn
 from evofool.attacks import AttackResult, AttackSettings, one_pixel_attack
 from evofool.data import to_float
 from evofool.errors import EvofoolError
-from evofool.plan import PROTOCOLS, one_pixel_images
+from evofool.plan import PROTOCOL_METHODS, PROTOCOLS, one_pixel_images
 from evofool.tables import with_leading_columns
 from evofool.train import predict_logits
 
@@ -80,8 +82,9 @@ def attack_settings(
 ) -> AttackSettings:
     """The engine's settings for one protocol and pixel count, from the config's section.
 
-    ``section`` is the validated ``one_pixel`` section (or ImageNet's, see
-    :func:`evofool.plan.experiment_settings`); every default it holds comes from the schema.
+    ``section`` is one job's settings (:func:`evofool.targets.one_pixel_job_settings`): the
+    validated ``one_pixel`` section (or ImageNet's) with the protocol's ``budget`` (None: the
+    method's default); every default it holds comes from the schema.
     """
     if protocol not in PROTOCOLS:
         raise EvofoolError(f"unknown protocol {protocol!r}: choose one of {PROTOCOLS}")
@@ -92,7 +95,8 @@ def attack_settings(
         popsize=section["popsize"],
         generations=section["generations"],
         mutation=section["mutation"],
-        optimizer="random" if protocol == "random" else "de",
+        optimizer=PROTOCOL_METHODS[protocol],
+        budget=section.get("budget"),
         stop=section[f"{kind}_stop"],
         stop_threshold=section[f"{kind}_threshold"],
         seed=seed,

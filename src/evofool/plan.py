@@ -23,8 +23,19 @@ ILSVRC_CLASSES = 1000  # the classes of the ImageNet images and of the pretraine
 
 # One-pixel protocols (docs/method.md, "One-pixel attack"): ``targeted`` attacks every image
 # towards each other class; ``nontargeted`` is the true non-targeted attack; ``random`` is
-# random search at the same budget, non-targeted.
-PROTOCOLS = ("targeted", "nontargeted", "random")
+# random search at the same budget; ``corners`` exhaustive one-pixel search (CornerSearch for
+# d > 1) and ``sparse_rs`` Sparse-RS, all three non-targeted on the non-targeted images.
+PROTOCOLS = ("targeted", "nontargeted", "random", "corners", "sparse_rs")
+# The search method of each protocol (evofool.attacks.SEARCH_METHODS names them).
+PROTOCOL_METHODS = {
+    "targeted": "de",
+    "nontargeted": "de",
+    "random": "random",
+    "corners": "corners",
+    "sparse_rs": "sparse_rs",
+}
+# The non-targeted protocols, one per search method: the methods table compares them.
+SEARCH_PROTOCOLS = ("nontargeted", "random", "corners", "sparse_rs")
 
 # Fooling images: genome encodings and the rules by which a child enters the archive.
 ENCODINGS = ("direct", "cppn")
@@ -61,6 +72,14 @@ def experiment_settings(config: Mapping[str, Any], section: str, dataset: str) -
 
 
 # --- one-pixel attack -----------------------------------------------------------------------
+
+
+def one_pixel_budget(settings: Mapping[str, Any], protocol: str) -> int | None:
+    """Queries per attack of a protocol's method: ``budgets[method]``, or None for its default.
+
+    The DE protocols have the DE budget, ``popsize * (generations + 1)``.
+    """
+    return settings.get("budgets", {}).get(PROTOCOL_METHODS[protocol])
 
 
 def one_pixel_images(settings: Mapping[str, Any], protocol: str) -> int:
@@ -164,7 +183,7 @@ def images_attacked_text(one_pixel: Mapping[str, Any]) -> str:
     parts = []
     if "targeted" in protocols:
         parts.append(f"{one_pixel['targeted_images']} targeted")
-    if protocols & {"nontargeted", "random"}:
+    if protocols & set(SEARCH_PROTOCOLS):
         parts.append(f"{one_pixel['nontargeted_images']} non-targeted")
     return " / ".join(parts) + " images"
 

@@ -138,13 +138,50 @@ def class_counts(
     return ax
 
 
+def success_against_queries(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Success rate against queries spent, one line per search method, one panel per d.
+
+    Args:
+        curves: columns ``pixels``, ``method``, ``queries`` and ``success_rate`` (percent), as
+            :func:`evofool.tables.success_against_queries` gives them.
+    """
+    pixels = sorted(curves["pixels"].unique()) or [1]
+    fig, axes = plt.subplots(
+        1, len(pixels), figsize=(4.2 * len(pixels), 3.8), sharey=True, squeeze=False
+    )
+    methods = sorted(curves["method"].unique())
+    palette = dict(zip(methods, sns.color_palette(n_colors=max(1, len(methods))), strict=False))
+    for ax, d in zip(axes[0], pixels, strict=True):
+        for method in methods:
+            c = curves[(curves["pixels"] == d) & (curves["method"] == method)]
+            if len(c):
+                ax.step(
+                    c["queries"],
+                    c["success_rate"],
+                    where="post",
+                    label=method,
+                    color=palette[method],
+                    lw=1.8,
+                )
+        ax.set_xscale("log")
+        ax.set(xlabel="queries spent", title=f"{d} pixel(s)")
+        ax.set_ylim(-2, 102)
+    axes[0][0].set_ylabel("attacks successful (%)")
+    axes[0][-1].legend(loc="upper left", title="method")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def fitness_curves(
     curves: np.ndarray, ax: plt.Axes | None = None, title: str = "", ylabel: str = "p(true)"
 ) -> plt.Axes:
     """Best fitness per generation of several attacks, their mean highlighted (OPA Fig 10).
 
     Args:
-        curves: ``(n_attacks, generations + 1)``, NaN after an attack stopped.
+        curves: ``(n_attacks, generations + 1)`` (one point per ``popsize`` queries), NaN after
+            an attack stopped.
     """
     ax = _axes(ax)
     gens = np.arange(curves.shape[1])

@@ -1,7 +1,8 @@
 """The study's tables, from tidy rows and small JSON files: pandas and scipy, no torch.
 
 One-pixel attack: Tables IV, V and VIII (:func:`success_table`), Table VII
-(:func:`de_vs_random_table`) and the data of its figures. Fooling images: the summary, the
+(:func:`de_vs_random_table`), the search methods side by side (:func:`search_methods_table`,
+:func:`one_pixel_ceiling_table`) and the data of its figures. Fooling images: the summary, the
 direct-versus-CPPN test, transfer and gradient ascent. Retraining: one row per round and the
 round-1-versus-later test. Networks and rule timings. docs/method.md says how each is defined.
 """
@@ -18,7 +19,7 @@ import pandas as pd
 
 from evofool import metrics
 from evofool.io import read_json
-from evofool.plan import ENCODINGS
+from evofool.plan import ENCODINGS, PROTOCOL_METHODS, SEARCH_PROTOCOLS
 from evofool.targets import path_wildcards
 
 NETWORK_COLUMNS = [
@@ -120,6 +121,121 @@ def de_vs_random_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def search_methods_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Table VII extended: every non-targeted search method, at its own and at an equal budget.
+
+    One row per (network, pixels, method): the method's ``budget`` and, at that budget, the
+    success rate with its 95% Wilson interval, mean queries and model queries over all attacks,
+    confidence and distortion over successes (:func:`evofool.metrics.summarize`). The
+    ``equal_*`` columns give the success rate within ``equal_budget``, the smallest budget of
+    the methods run on that network and pixel count
+    (:func:`evofool.metrics.success_within`).
+
+    Args:
+        attacks: tidy tables of the protocols in :data:`evofool.plan.SEARCH_PROTOCOLS`.
+    """
+    rows = []
+    for (dataset, net, seed, pixels), by in sorted(_by_setting(attacks).items()):
+        present = [p for p in SEARCH_PROTOCOLS if p in by]
+        if not present:
+            continue
+        equal = int(min(by[p]["budget"].min() for p in present))
+        for protocol in present:
+            frame = by[protocol]
+            within = metrics.rate_with_interval(metrics.success_within(frame, equal))
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "net": net,
+                    "model_seed": seed,
+                    "pixels": pixels,
+                    "method": PROTOCOL_METHODS[protocol],
+                    "budget": int(frame["budget"].max()),
+                    **metrics.summarize(frame),
+                    "equal_budget": equal,
+                    **_prefixed("equal", {k: within[k] for k in ("rate", "low", "high")}),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def one_pixel_ceiling_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """How much of the extreme-colour one-pixel ceiling each method reaches.
+
+    The exhaustive search (``corners`` at ``d = 1``) tells for each image whether some pixel
+    set to some extreme colour fools the network: those images are the ceiling. One row per
+    (network, pixels, method) cross-tabulates that method's attacks against it, over the
+    images both attacked: successes and failures inside and outside the ceiling, and the share
+    of the ceiling's images the method fooled.
+
+    Args:
+        attacks: tidy tables of the protocols in :data:`evofool.plan.SEARCH_PROTOCOLS`; the
+            ``corners`` tables at ``d = 1`` define the ceiling of their network.
+    """
+    groups = _by_setting(attacks)
+    ceilings = {
+        key[:3]: by["corners"].set_index("image_id")["success"].astype(bool)
+        for key, by in groups.items()
+        if key[3] == 1 and "corners" in by
+    }
+    rows = []
+    for (dataset, net, seed, pixels), by in sorted(groups.items()):
+        ceiling = ceilings.get((dataset, net, seed))
+        if ceiling is None:
+            continue
+        for protocol in (p for p in SEARCH_PROTOCOLS if p in by):
+            success = by[protocol].set_index("image_id")["success"].astype(bool)
+            images = success.index.intersection(ceiling.index)
+            inside, won = ceiling[images].to_numpy(), success[images].to_numpy()
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "net": net,
+                    "model_seed": seed,
+                    "pixels": pixels,
+                    "method": PROTOCOL_METHODS[protocol],
+                    "images": len(images),
+                    "ceiling_images": int(inside.sum()),
+                    "ceiling_share": 100 * float(inside.mean()) if len(images) else np.nan,
+                    "success_inside": int((won & inside).sum()),
+                    "success_outside": int((won & ~inside).sum()),
+                    "failure_inside": int((~won & inside).sum()),
+                    "failure_outside": int((~won & ~inside).sum()),
+                    "ceiling_reached": (
+                        100 * float((won & inside).sum() / inside.sum()) if inside.any() else np.nan
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def success_against_queries(attacks: Sequence[pd.DataFrame], points: int = 60) -> pd.DataFrame:
+    """Share of attacks successful within q queries, per method and pixels (long format).
+
+    ``q`` runs over ``points`` values from 1 to the largest budget, evenly on a log scale, plus
+    every method's budget; each method's curve ends at its own budget.
+    """
+    parts = []
+    for (_, _, _, pixels), by in sorted(_by_setting(attacks).items()):
+        for protocol in (p for p in SEARCH_PROTOCOLS if p in by):
+            frame = by[protocol]
+            budget = int(frame["budget"].max())
+            grid = np.unique(np.geomspace(1, budget, points).round().astype(np.int64))
+            share = metrics.success_within(frame, grid).mean(axis=0)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "pixels": pixels,
+                        "method": PROTOCOL_METHODS[protocol],
+                        "queries": grid,
+                        "success_rate": 100 * share,
+                    }
+                )
+            )
+    columns = ["pixels", "method", "queries", "success_rate"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
 def _paired(de: pd.DataFrame, rnd: pd.DataFrame) -> dict[str, float]:
     """DE against random search on the images both attacked: McNemar and a paired interval."""
     test = metrics.paired_comparison(
@@ -138,7 +254,13 @@ def fitness_curves(attacks: pd.DataFrame, limit: int = 30) -> np.ndarray:
     ok = attacks[attacks["success"].astype(bool)].head(limit)
     curves = [[np.nan if v is None else v for v in json.loads(c)] for c in ok["fitness_curve"]]
     if not curves:  # no success: an empty plot, as wide as the budget
-        return np.empty((0, int(attacks["generations"].max()) + 1 if len(attacks) else 1))
+        if not len(attacks):
+            return np.empty((0, 1))
+        if "budget" in attacks and attacks["budget"].notna().all():
+            width = -(-int(attacks["budget"].max()) // int(attacks["popsize"].max()))
+        else:
+            width = int(attacks["generations"].max()) + 1
+        return np.empty((0, width))
     return np.array(curves, dtype=float)
 
 

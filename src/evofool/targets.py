@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from evofool.plan import experiment_settings
+from evofool.plan import SEARCH_PROTOCOLS, experiment_settings, one_pixel_budget
 
 DATASET = "results/data/dataset={dataset}/dataset.pt"
 DATASET_SUMMARY = "results/data/dataset={dataset}/summary.json"
@@ -24,12 +24,15 @@ OPA_SHARD = _OPA + "/pixels={pixels}/protocol={protocol}/shards/shard={shard}.pt
 OPA_ATTACKS = _OPA + "/pixels={pixels}/protocol={protocol}/attacks.csv"
 OPA_SUCCESS_TABLE = "results/one_pixel/tables/success.csv"
 OPA_RANDOM_TABLE = "results/one_pixel/tables/de_vs_random.csv"
+OPA_METHODS_TABLE = "results/one_pixel/tables/search_methods.csv"
+OPA_CEILING_TABLE = "results/one_pixel/tables/one_pixel_ceiling.csv"
 _OPA_FIG = "results/one_pixel/figures/dataset={dataset}/net={net}/seed={seed}"
 OPA_FIG_EXAMPLES = _OPA_FIG + "/pixels={pixels}/examples.png"
 OPA_FIG_HEATMAP = _OPA_FIG + "/pixels={pixels}/heatmap_{protocol}.png"
 OPA_FIG_CLASSES = _OPA_FIG + "/pixels={pixels}/class_counts_{protocol}.png"
 OPA_FIG_FITNESS = _OPA_FIG + "/pixels={pixels}/fitness.png"
 OPA_FIG_REACHABLE = _OPA_FIG + "/reachable_targets.png"
+OPA_FIG_METHODS = _OPA_FIG + "/success_against_queries.png"
 
 # Memory (MB) and runtime (minutes) requested per job kind on a cluster.
 MEM_MB = {"data": 8000, "train": 8000, "attack": 6000, "evolve": 4000}
@@ -129,6 +132,19 @@ def job_settings(config: Mapping[str, Any], section: str, dataset: str) -> dict[
     return {k: v for k, v in experiment_settings(config, section, dataset).items() if k not in drop}
 
 
+def one_pixel_job_settings(
+    config: Mapping[str, Any], dataset: str, protocol: str
+) -> dict[str, Any]:
+    """:func:`job_settings` of one protocol's attacks: its method's ``budget``, not all budgets.
+
+    Changing one method's budget thus reruns only that method's attacks.
+    """
+    settings = job_settings(config, "one_pixel", dataset)
+    settings["budget"] = one_pixel_budget(settings, protocol)
+    settings.pop("budgets", None)
+    return settings
+
+
 def fooling_job_settings(config: Mapping[str, Any], dataset: str, encoding: str) -> dict[str, Any]:
     """:func:`job_settings` of one fooling run, its generations resolved for ``encoding``.
 
@@ -166,6 +182,8 @@ def opa_figures(config: Mapping[str, Any]) -> list[str]:
         protocols = set(settings["protocols"])
         if "targeted" in protocols:
             out.append(OPA_FIG_REACHABLE.format(**m))
+        if len(protocols & set(SEARCH_PROTOCOLS)) > 1:
+            out.append(OPA_FIG_METHODS.format(**m))
         for d in settings["pixels"]:
             if "nontargeted" in protocols:
                 out.append(OPA_FIG_EXAMPLES.format(**m, pixels=d))
@@ -186,6 +204,8 @@ def opa_targets(config: Mapping[str, Any]) -> list[str]:
         out.append(OPA_SUCCESS_TABLE)
     if any({"nontargeted", "random"} <= set(s["protocols"]) for _, s in models):
         out.append(OPA_RANDOM_TABLE)
+    if any(len(set(s["protocols"]) & set(SEARCH_PROTOCOLS)) > 1 for _, s in models):
+        out += [OPA_METHODS_TABLE, OPA_CEILING_TABLE]
     return out + opa_figures(config)
 
 

@@ -123,6 +123,32 @@ rule render_figure_reachable_targets:
         "../../scripts/render_figure_reachable_targets.py"
 
 
+rule render_figure_search_methods:
+    input:
+        attacks=lambda wc: [
+            targets.OPA_ATTACKS.format(**targets.model_wildcards(wc), pixels=d, protocol=p)
+            for d in plan.experiment_settings(config, "one_pixel", wc.dataset)["pixels"]
+            for p in plan.SEARCH_PROTOCOLS
+            if p in plan.experiment_settings(config, "one_pixel", wc.dataset)["protocols"]
+        ],
+    output:
+        figure=report(
+            targets.OPA_FIG_METHODS,
+            caption="../../reports/one_pixel_search_methods_figure.rst",
+            category="One-pixel search methods",
+            subcategory="{dataset}/{net}",
+        ),
+    log:
+        "logs/render_figure_search_methods/dataset={dataset}/net={net}/seed={seed}.log",
+    benchmark:
+        "results/benchmarks/render_figure_search_methods/dataset={dataset}/net={net}/seed={seed}.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/render_figure_search_methods.py"
+
+
 # Figures of the fooling images (FOOL Figs 4-7 and 13).
 
 

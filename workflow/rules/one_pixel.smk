@@ -42,7 +42,7 @@ rule attack_one_pixel:
     resources:
         **job_resources("attack"),
     params:
-        settings=lambda wc: targets.job_settings(config, "one_pixel", wc.dataset),
+        settings=lambda wc: targets.one_pixel_job_settings(config, wc.dataset, wc.protocol),
         seed=config["seed"],
         device=config["device"],
     script:
@@ -109,3 +109,30 @@ rule tabulate_de_vs_random:
     threads: 1
     script:
         "../../scripts/tabulate_de_vs_random.py"
+
+
+rule tabulate_search_methods:
+    input:
+        attacks=targets.opa_attack_tables(config, plan.SEARCH_PROTOCOLS),
+    output:
+        table=report(
+            targets.OPA_METHODS_TABLE,
+            caption="../../reports/one_pixel_search_methods.rst",
+            category="One-pixel search methods",
+            subcategory="Tables",
+        ),
+        ceiling=report(
+            targets.OPA_CEILING_TABLE,
+            caption="../../reports/one_pixel_ceiling.rst",
+            category="One-pixel search methods",
+            subcategory="Tables",
+        ),
+    log:
+        "logs/tabulate_search_methods.log",
+    benchmark:
+        "results/benchmarks/tabulate_search_methods.tsv"
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    script:
+        "../../scripts/tabulate_search_methods.py"
