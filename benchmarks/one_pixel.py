@@ -12,10 +12,14 @@ side on the same model and the same correctly classified test images at the pape
 model queries with a wrapper module; a further row runs the defaults on channels-last weights
 with ``evaluation="auto"``, as the study runs). Part 3 runs the same attacks with full and
 incremental evaluation for each ``d`` of ``--pixels``, with and without score reuse, and divides
-candidates per second by the best plain float32 forward rate. Prints markdown tables and merges
+candidates per second by the best plain float32 forward rate. Part 4 runs every search method
+(DE, random search, exhaustive one-pixel search with CornerSearch, Sparse-RS) for each ``d``
+as the study runs them (default early stop, ``evaluation="auto"``) and gives candidates per
+second against the same forward limit and seconds per attack. Prints markdown tables and merges
 the results into ``benchmarks/results/one_pixel.json`` (one entry per model).
 
     python benchmarks/one_pixel.py --threads 2
+    python benchmarks/one_pixel.py --parts 4 --tp-images 20 --popsize 100 --tp-generations 20
     python benchmarks/one_pixel.py --parts 3 --skip-lenet --cifar-npz-dir ../shared/datasets \
         --width 0.5 --tp-generations 10
     python benchmarks/one_pixel.py --skip-lenet --cifar-npz-dir ../shared/datasets --width 0.25
@@ -51,7 +55,7 @@ from one_pixel_peers import (
 )
 from torch import nn
 
-from evofool.attacks import AttackSettings, one_pixel_attack
+from evofool.attacks import OPTIMIZERS, AttackSettings, one_pixel_attack
 from evofool.attacks._incremental import AUTO_MIN_GAIN, window_plan
 from evofool.attacks._one_pixel import active_set_size
 from evofool.config import dataset_settings
@@ -279,6 +283,7 @@ def run_engine(
     reuse_scores: bool = True,
     evaluation: str = "full",
     pixels: int = 1,
+    optimizer: str = "de",
 ) -> tuple[Any, float, int]:
     """One timed ``one_pixel_attack`` call (after a one-generation warm-up with the same shapes).
 
@@ -296,8 +301,9 @@ def run_engine(
         "seed": 0,
         "reuse_scores": reuse_scores,
         "evaluation": evaluation,
+        "optimizer": optimizer,
     }
-    one_pixel_attack(net, images[:1], labels[:1], generations=0, stop="none", **kwargs)
+    one_pixel_attack(net, images[:1], labels[:1], budget=popsize, stop="none", **kwargs)
     counter.images = counter.calls = 0
     t0 = time.perf_counter()
     result = one_pixel_attack(
@@ -446,6 +452,70 @@ def incremental_throughput(
                     f"  d={pixels} reuse={reuse} {evaluation}: {rate:.0f} candidates/s "
                     f"({rows[-1]['ratio_to_fp32_forward_best']:.2f} of the fp32 forward limit)"
                 )
+    return rows
+
+
+# --------------------------------------------------------------------------- part 4
+
+
+def methods_throughput(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: torch.Tensor,
+    forward: list[dict],
+    args: argparse.Namespace,
+) -> list[dict]:
+    """Every search method as the study runs it: candidates per second and seconds per attack.
+
+    Non-targeted attacks with the default early stop, score reuse, ``evaluation="auto"`` and
+    ``forward_batch="auto"`` on channels-last weights, at the budget ``popsize x
+    (generations + 1)`` (``corners`` at d = 1: its own ``H x W x 2^C``). The ratio divides
+    candidates per second by the network's best plain float32 forward rate.
+    """
+    limit = max(best_forward(forward, m, "float32")["images_per_second"] for m in FORMATS)
+    net = variant(model, "weights_channels_last")
+    rows = []
+    for pixels in args.pixels:
+        for optimizer in OPTIMIZERS:
+            result, wall, _ = run_engine(
+                net,
+                images,
+                labels,
+                ids,
+                popsize=args.popsize,
+                generations=args.tp_generations,
+                forward_batch="auto",
+                dtype="float32",
+                stop=None,
+                evaluation="auto",
+                pixels=pixels,
+                optimizer=optimizer,
+            )
+            queries = int(result.queries.sum())
+            rate = queries / wall
+            rows.append(
+                {
+                    "pixels": pixels,
+                    "method": optimizer,
+                    "budget": result.config.budget,
+                    "evaluation": result.config.evaluation,
+                    "forward_batch": result.config.forward_batch,
+                    "attacks": len(images),
+                    "successes": int(result.success.sum()),
+                    "queries": queries,
+                    "model_queries": int(result.model_queries.sum()),
+                    "seconds": round(wall, 2),
+                    "seconds_per_attack": round(wall / max(len(images), 1), 3),
+                    "queries_per_second": round(rate, 1),
+                    "ratio_to_fp32_forward_best": round(rate / limit, 3),
+                }
+            )
+            log(
+                f"  d={pixels} {optimizer}: {rate:.0f} candidates/s "
+                f"({rows[-1]['ratio_to_fp32_forward_best']:.2f} of the fp32 forward limit), "
+                f"{rows[-1]['seconds_per_attack']:.2f} s/attack"
+            )
     return rows
 
 
@@ -661,6 +731,18 @@ INCREMENTAL_COLUMNS = [
     ("auto_picks", "auto picks"),
     ("cache_mib_per_image", "cache MiB / image"),
 ]
+METHODS_COLUMNS = [
+    ("pixels", "d"),
+    ("method", "method"),
+    ("budget", "budget"),
+    ("evaluation", "evaluation"),
+    ("forward_batch", "batch"),
+    ("successes", "successes"),
+    ("model_queries", "model queries"),
+    ("queries_per_second", "candidates/s"),
+    ("ratio_to_fp32_forward_best", "ratio to forward limit"),
+    ("seconds_per_attack", "s / attack"),
+]
 SPEEDUP_COLUMNS = [("ours", "ours"), ("peer", "peer"), ("speedup", "speed-up (s/attack)")]
 
 
@@ -691,6 +773,13 @@ def print_model(entry: dict) -> None:
             f"call, popsize {p3['popsize']}, {p3['generations']} generations, stop 'none')\n"
         )
         print(md_table(entry["incremental"], INCREMENTAL_COLUMNS))
+    if "methods" in entry:
+        p4 = entry["methods_settings"]
+        print(
+            f"\n### Part 4: search methods ({p4['attacks']} non-targeted attacks in one call, "
+            f"budget {p4['max_queries']} (corners at d = 1: its own), default early stop)\n"
+        )
+        print(md_table(entry["methods"], METHODS_COLUMNS))
     if "side_by_side" in entry:
         print_side_by_side(entry["side_by_side"])
 
@@ -791,7 +880,7 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
     }
     n_images = max(
         args.images if 2 in args.parts else 0,
-        args.tp_images if {1, 3} & set(args.parts) else 0,
+        args.tp_images if {1, 3, 4} & set(args.parts) else 0,
     )
     images, labels, ids = pick_images(model, data, n_images)
     log(f"  picked {n_images} correctly classified test images: {ids.tolist()}")
@@ -826,6 +915,20 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
         entry["incremental"] = incremental_throughput(
             model, images[:k], labels[:k], ids[:k], entry["forward"], args
         )
+    if 4 in args.parts:
+        k = args.tp_images
+        entry["methods_settings"] = {
+            "attacks": k,
+            "image_ids": ids[:k].tolist(),
+            "popsize": args.popsize,
+            "generations": args.tp_generations,
+            "max_queries": args.popsize * (args.tp_generations + 1),
+            "forward_limit": "best fp32 forward rate over both memory formats and batches "
+            + str(batches),
+        }
+        entry["methods"] = methods_throughput(
+            model, images[:k], labels[:k], ids[:k], entry["forward"], args
+        )
     if 2 in args.parts:
         n = args.images
         entry["side_by_side"] = {
@@ -852,8 +955,8 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3])
-    parser.add_argument("--pixels", type=int, nargs="+", default=[1, 3, 5], help="part 3")
+    parser.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3, 4], choices=[1, 2, 3, 4])
+    parser.add_argument("--pixels", type=int, nargs="+", default=[1, 3, 5], help="parts 3, 4")
     parser.add_argument("--images", type=int, default=10, help="part 2: attacks per method")
     parser.add_argument("--popsize", type=int, default=400)
     parser.add_argument("--generations", type=int, default=100)

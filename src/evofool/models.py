@@ -14,10 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 from torch.nn import functional as F
-from torchvision.transforms.v2 import functional as TF
 
 from evofool.errors import EvofoolError
 from evofool.io import load_artifact, save_artifact
@@ -187,6 +185,8 @@ class AlexNetBody(nn.Module):
 
     def __init__(self, c: int, n: int, width: float) -> None:
         super().__init__()
+        import torchvision  # here, not at import: only AlexNet needs it (1-2 s of start-up)
+
         net = torchvision.models.alexnet(weights=None, num_classes=n)
         if c != 3 or width != 1.0:
             net = _rescale_alexnet(net, c, width, n)
@@ -312,6 +312,8 @@ class CropAveraged(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(N, C, H, W)`` pixels to ``(N, n_classes)`` log mean probabilities."""
+        from torchvision.transforms.v2 import functional as TF  # noqa: N812 (see AlexNetBody)
+
         if self.crops == 1:
             views = [TF.center_crop(x, list(self.crop_size))]
         elif self.crops == 5:

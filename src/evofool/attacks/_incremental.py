@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 from torch.nn import functional as F
 
@@ -88,6 +87,12 @@ class NearestUpsample(nn.Module):
         return F.interpolate(x, size=(self.size, self.size), mode="nearest")
 
 
+def _is_torchvision_alexnet(model: nn.Module) -> bool:
+    """Whether ``model`` is exactly torchvision's AlexNet (without importing torchvision)."""
+    kind = type(model)
+    return kind.__name__ == "AlexNet" and kind.__module__ == "torchvision.models.alexnet"
+
+
 def flat_layers(model: nn.Module, height: int, width: int) -> list[nn.Module]:
     """The model as the list of modules its forward pass calls in order.
 
@@ -105,7 +110,7 @@ def flat_layers(model: nn.Module, height: int, width: int) -> list[nn.Module]:
             first = [NearestUpsample(AlexNetBody.MIN_SIZE)]
             height = width = AlexNetBody.MIN_SIZE
         return [*first, *flat_layers(model.net, height, width)]
-    if type(model) is torchvision.models.AlexNet:
+    if _is_torchvision_alexnet(model):
         return [
             *flat_layers(model.features, height, width),
             model.avgpool,
