@@ -151,6 +151,7 @@ def _method_attacks(protocol, pixels, success, queries, budget, stopped=None, id
             "generations": 9,
             "confidence": 0.8,
             "distortion": 100.0,
+            "stop": "misclassified",
         }
     )
 
@@ -185,6 +186,12 @@ def test_search_methods_table_gives_own_and_equal_budget_rates():
     assert table["equal_rate"].tolist() == [50.0, 50.0, 25.0]
     assert table.loc["sparse_rs", "equal_low"] < 25.0 < table.loc["sparse_rs", "equal_high"]
     assert table["n"].tolist() == [4, 4, 4]
+    # Against DE image by image: Sparse-RS fools images 2 (only it) and 0, 1 (both).
+    assert np.isnan(table.loc["de", "mcnemar_p"])
+    assert table.loc["sparse_rs", ["only_method", "only_de"]].tolist() == [1, 0]
+    assert table.loc["sparse_rs", "minus_de"] == 25.0
+    assert table.loc["sparse_rs", "mcnemar_p"] == 1.0
+    assert table.loc["corners", ["only_method", "only_de"]].tolist() == [1, 1]
 
 
 def test_one_pixel_ceiling_cross_tabulates_each_method_against_exhaustive_search():
@@ -204,6 +211,10 @@ def test_one_pixel_ceiling_cross_tabulates_each_method_against_exhaustive_search
     assert (r.images, r.ceiling_images, r.success_inside, r.failure_inside) == (1, 1, 0, 1)
     exhaustive = rows[("corners", 1)]
     assert exhaustive.ceiling_reached == 100.0 and exhaustive.success_outside == 0
+    assert set(table["ceiling_budget"]) == {1568}
+    # Another stop rule proves nothing where it fails: no ceiling, but the columns stay.
+    empty = tables.one_pixel_ceiling_table([corners.assign(stop="true_prob"), de1])
+    assert empty.empty and list(empty.columns) == tables.CEILING_COLUMNS
 
 
 def test_success_against_queries_rises_to_each_methods_rate_at_its_budget():

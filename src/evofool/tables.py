@@ -129,7 +129,8 @@ def search_methods_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
     confidence and distortion over successes (:func:`evofool.metrics.summarize`). The
     ``equal_*`` columns give the success rate within ``equal_budget``, the smallest budget of
     the methods run on that network and pixel count
-    (:func:`evofool.metrics.success_within`).
+    (:func:`evofool.metrics.success_within`). The other methods are also set against DE image
+    by image, each at its own budget (``minus_de_*``, ``only_*``, ``mcnemar_p``).
 
     Args:
         attacks: tidy tables of the protocols in :data:`evofool.plan.SEARCH_PROTOCOLS`.
@@ -143,6 +144,7 @@ def search_methods_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
         for protocol in present:
             frame = by[protocol]
             within = metrics.rate_with_interval(metrics.success_within(frame, equal))
+            versus = _versus_de(frame, by.get("nontargeted"), protocol)
             rows.append(
                 {
                     "dataset": dataset,
@@ -154,9 +156,45 @@ def search_methods_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
                     **metrics.summarize(frame),
                     "equal_budget": equal,
                     **_prefixed("equal", {k: within[k] for k in ("rate", "low", "high")}),
+                    **versus,
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _versus_de(frame: pd.DataFrame, de: pd.DataFrame | None, protocol: str) -> dict[str, float]:
+    """A method against DE on the images both attacked, each at its own budget (NaN for DE).
+
+    ``minus_de_*`` is the method's rate minus DE's in points with its 95% paired interval;
+    ``only_method`` and ``only_de`` count the images only one of them fooled; ``mcnemar_p``
+    is the exact McNemar test (:func:`evofool.metrics.paired_comparison`).
+    """
+    names = ["paired_items", "minus_de", "minus_de_low", "minus_de_high"]
+    names += ["only_method", "only_de", "mcnemar_p"]
+    if de is None or protocol == "nontargeted":
+        return dict.fromkeys(names, np.nan)
+    test = metrics.paired_comparison(
+        frame.set_index("image_id")["success"], de.set_index("image_id")["success"]
+    )
+    return dict(zip(names, test.values(), strict=True))
+
+
+CEILING_COLUMNS = [
+    "dataset",
+    "net",
+    "model_seed",
+    "pixels",
+    "method",
+    "images",
+    "ceiling_budget",
+    "ceiling_images",
+    "ceiling_share",
+    "success_inside",
+    "success_outside",
+    "failure_inside",
+    "failure_outside",
+    "ceiling_reached",
+]
 
 
 def one_pixel_ceiling_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -168,21 +206,26 @@ def one_pixel_ceiling_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
     images both attacked: successes and failures inside and outside the ceiling, and the share
     of the ceiling's images the method fooled.
 
+    Only a ``corners`` run with the ``misclassified`` stop proves that no adversarial exists
+    where it fails; other stops give no ceiling. ``ceiling_budget`` is that run's budget: below
+    ``H x W x 2^C`` (``budgets.corners`` capping it) the ceiling is a lower bound.
+
     Args:
         attacks: tidy tables of the protocols in :data:`evofool.plan.SEARCH_PROTOCOLS`; the
             ``corners`` tables at ``d = 1`` define the ceiling of their network.
     """
     groups = _by_setting(attacks)
-    ceilings = {
-        key[:3]: by["corners"].set_index("image_id")["success"].astype(bool)
+    exhaustive = {
+        key[:3]: by["corners"]
         for key, by in groups.items()
-        if key[3] == 1 and "corners" in by
+        if key[3] == 1 and "corners" in by and (by["corners"]["stop"] == "misclassified").all()
     }
     rows = []
     for (dataset, net, seed, pixels), by in sorted(groups.items()):
-        ceiling = ceilings.get((dataset, net, seed))
-        if ceiling is None:
+        corners = exhaustive.get((dataset, net, seed))
+        if corners is None:
             continue
+        ceiling = corners.set_index("image_id")["success"].astype(bool)
         for protocol in (p for p in SEARCH_PROTOCOLS if p in by):
             success = by[protocol].set_index("image_id")["success"].astype(bool)
             images = success.index.intersection(ceiling.index)
@@ -195,6 +238,7 @@ def one_pixel_ceiling_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
                     "pixels": pixels,
                     "method": PROTOCOL_METHODS[protocol],
                     "images": len(images),
+                    "ceiling_budget": int(corners["budget"].max()),
                     "ceiling_images": int(inside.sum()),
                     "ceiling_share": 100 * float(inside.mean()) if len(images) else np.nan,
                     "success_inside": int((won & inside).sum()),
@@ -206,14 +250,14 @@ def one_pixel_ceiling_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
                     ),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CEILING_COLUMNS)
 
 
 def success_against_queries(attacks: Sequence[pd.DataFrame], points: int = 60) -> pd.DataFrame:
     """Share of attacks successful within q queries, per method and pixels (long format).
 
-    ``q`` runs over ``points`` values from 1 to the largest budget, evenly on a log scale, plus
-    every method's budget; each method's curve ends at its own budget.
+    For each method ``q`` runs over ``points`` values from 1 to its own budget, evenly on a log
+    scale, so each curve ends at its method's budget.
     """
     parts = []
     for (_, _, _, pixels), by in sorted(_by_setting(attacks).items()):

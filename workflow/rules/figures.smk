@@ -126,10 +126,15 @@ rule render_figure_reachable_targets:
 rule render_figure_search_methods:
     input:
         attacks=lambda wc: [
-            targets.OPA_ATTACKS.format(**targets.model_wildcards(wc), pixels=d, protocol=p)
-            for d in plan.experiment_settings(config, "one_pixel", wc.dataset)["pixels"]
+            targets.OPA_ATTACKS.format(
+                **targets.model_wildcards(wc), pixels=d, protocol=p
+            )
+            for d in plan.experiment_settings(config, "one_pixel", wc.dataset)[
+                "pixels"
+            ]
             for p in plan.SEARCH_PROTOCOLS
-            if p in plan.experiment_settings(config, "one_pixel", wc.dataset)["protocols"]
+            if p
+            in plan.experiment_settings(config, "one_pixel", wc.dataset)["protocols"]
         ],
     output:
         figure=report(

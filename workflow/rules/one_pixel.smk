@@ -42,7 +42,9 @@ rule attack_one_pixel:
     resources:
         **job_resources("attack"),
     params:
-        settings=lambda wc: targets.one_pixel_job_settings(config, wc.dataset, wc.protocol),
+        settings=lambda wc: targets.one_pixel_job_settings(
+            config, wc.dataset, wc.protocol
+        ),
         seed=config["seed"],
         device=config["device"],
     script:
