@@ -43,6 +43,7 @@ from evofool.attacks._genotype import Phenotype
 from evofool.attacks._incremental import build_evaluator
 from evofool.evolution import CPPNEncoding, DirectEncoding, MapElites
 from evofool.models import ModelSpec, build_model
+from evofool.plan import PROTOCOL_METHODS, one_pixel_budget
 from evofool.versions import environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +61,16 @@ STAGES = {
         "evaluate_retraining_round",
     ],
 }
+
+
+def protocol_queries(o: dict, protocol: str, pixels: int, dataset: str) -> int:
+    """Queries per attack of one protocol at full budget, as the engine resolves its budget."""
+    requested = one_pixel_budget(o, protocol)
+    if PROTOCOL_METHODS[protocol] == "corners" and pixels == 1:
+        channels, height, width = SHAPES[dataset]
+        exhaustive = height * width * 2**channels
+        return exhaustive if requested is None else min(requested, exhaustive)
+    return o["popsize"] * (o["generations"] + 1) if requested is None else requested
 
 
 def paper_config(overlay: Path) -> dict[str, Any]:
@@ -254,21 +265,19 @@ def estimate(
             log(f"  d={d}: {rate:,.0f} candidates/s ({used}, {rate / forward[key]:.2f}x)")
     measured["forward_images_per_s"] = forward
     measured["candidates_per_s"] = rates
-    per_protocol = {
-        "targeted": 9 * o["chunk_size"],
-        "nontargeted": o["chunk_size"],
-        "random": o["chunk_size"],
-    }
     shard_s = [
-        per_protocol[p] * queries / rates[f"{m} d={d}"]["candidates_per_s"]
+        (9 if p == "targeted" else 1)
+        * o["chunk_size"]
+        * protocol_queries(o, p, d, m.split("/")[0])
+        / rates[f"{m} d={d}"]["candidates_per_s"]
         for m in o["models"]
         for d in o["pixels"]
         for p in o["protocols"]
     ]
     per_job["attack_one_pixel"] = sum(shard_s) / len(shard_s)
     notes["attack_one_pixel"] = (
-        f"{queries:,} queries per attack (no early stop), evaluation 'auto', mean over networks, "
-        "d and protocols"
+        f"{queries:,} queries per attack (no early stop; budgets {o.get('budgets', {})}), "
+        "evaluation 'auto', mean over networks, d and protocols"
     )
 
     runs = {

@@ -1,9 +1,9 @@
-"""Rule tabulate_retraining: per-round table and Mann-Whitney U of round 1 against later rounds."""
+"""Rule tabulate_retraining: per-round table and round 1 against each later round, run by run."""
 
 import pandas as pd
 
 from evofool.io import read_json
-from evofool.tables import round_table, round_tests
+from evofool.tables import ROUND_TEST_COLUMNS, round_table, round_tests
 from evofool.targets import path_wildcards
 from evofool.workflow import run_rule
 
@@ -25,11 +25,7 @@ def main(smk, log):
         tests.append(t.assign(**dict(zip(keys, key, strict=True))) if len(t) else t)
     pd.concat(per_chain).to_csv(smk.output.rounds, index=False)
     tests = (
-        pd.concat(tests)
-        if any(len(t) for t in tests)
-        else pd.DataFrame(
-            columns=["round", "median_round_1", "median_round_r", "u", "p_value", "n_a", "n_b"]
-        )
+        pd.concat(tests) if any(len(t) for t in tests) else pd.DataFrame(columns=ROUND_TEST_COLUMNS)
     )
     tests.to_csv(smk.output.tests, index=False)
     log(f"{len(rounds)} rounds tabulated")

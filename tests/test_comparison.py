@@ -76,7 +76,7 @@ def _tables():
             "insertion": "all",
             "excluded": False,
             "confidence": np.full(40, 0.9999),
-            "run": 0,
+            "run": np.arange(40) // 5,  # 8 runs of 5 cells: enough runs for a 95% interval
         }
     )
     success = pd.DataFrame(
@@ -126,14 +126,34 @@ def test_side_by_side_puts_our_values_and_intervals_beside_the_papers():
     assert per_image["ours"] == 0.5 and per_image["paper_inside"] is None  # no interval
 
 
-def test_a_median_of_too_few_values_is_not_tested_against_the_paper():
+def test_a_median_of_too_few_runs_is_not_tested_against_the_paper():
+    # 25 cells, but only 5 runs: runs are the independent units, and 5 allow no 95% interval.
     tables = _tables()
-    tables["fooling_elites"] = tables["fooling_elites"].head(5)
+    tables["fooling_elites"] = tables["fooling_elites"].head(25)
     table = comparison.side_by_side(tables, {})
     fool = _row(table, "FOOL Figs 4-5", "fooling_median", "lenet", encoding="direct")
     assert fool["ours"] == pytest.approx(99.99)
     assert math.isnan(fool["ours_low"]) and fool["paper_inside"] is None
-    assert "too few values for a 95% interval: not tested" in fool["our_setting"]
+    assert "median over 5 runs of each run's median (25 cells)" in fool["our_setting"]
+    assert "too few runs or values for a 95% interval: not tested" in fool["our_setting"]
+
+
+def test_the_median_interval_of_the_comparison_rests_on_runs_not_cells():
+    # Run medians 1..8 (percent): the interval is the order-statistic one of 8 run medians,
+    # however many cells each run holds.
+    tables = _tables()
+    runs = np.repeat(np.arange(8), 30)
+    tables["fooling_elites"] = (
+        tables["fooling_elites"]
+        .head(1)
+        .merge(pd.DataFrame({"run": runs, "confidence": (runs + 1) / 100}), how="cross")
+        .drop(columns=["run_x", "confidence_x"])
+        .rename(columns={"run_y": "run", "confidence_y": "confidence"})
+    )
+    table = comparison.side_by_side(tables, {})
+    fool = _row(table, "FOOL Figs 4-5", "fooling_median", "lenet", encoding="direct")
+    expected = comparison.median_interval(np.arange(1.0, 9.0))
+    assert (fool["ours"], fool["ours_low"], fool["ours_high"]) == pytest.approx(expected)
 
 
 def test_every_paper_number_of_the_study_is_listed_once():

@@ -7,10 +7,12 @@ from scipy import stats
 
 from evofool import metrics
 from evofool.metrics import (
+    PERMUTATIONS,
     mann_whitney,
     nontargeted_from_targeted,
     pair_counts,
     reachable_targets,
+    run_level_test,
     summarize,
     wilson_interval,
 )
@@ -74,7 +76,11 @@ def test_summarize_uses_successes_for_confidence_and_distortion():
     s = summarize(_targeted())
     assert s["rate"] == pytest.approx(50.0) and s["n"] == 6
     assert s["confidence"] == pytest.approx(100 * (0.7 + 0.6 + 0.9) / 3)
-    assert s["avg_evaluations"] == pytest.approx(1800 / 6)
+    # AvgEvaluation over successes, as the paper defines it; the protocol's cost over all.
+    ok = _targeted()[_targeted()["success"]]
+    assert s["avg_evaluations"] == pytest.approx(ok["queries"].mean())
+    assert s["avg_evaluations_all"] == pytest.approx(1800 / 6)
+    assert s["avg_evaluations"] != s["avg_evaluations_all"]
     assert s["avg_distortion"] == pytest.approx(60.0)
     assert s["low"] < 50 < s["high"]
 
@@ -93,6 +99,15 @@ def test_mcnemar_matches_the_exact_binomial_test():
         expected = stats.binomtest(first, first + second, 0.5).pvalue if first + second else 1.0
         assert metrics.mcnemar_p(first, second) == pytest.approx(expected)
         assert metrics.mcnemar_p(second, first) == pytest.approx(expected)
+
+
+def test_paired_interval_matches_a_published_worked_example():
+    # Altman, Machin, Bryant and Gardner, Statistics with Confidence (2nd ed., 2000), chapter 6:
+    # 41 pairs, 14 positive on both, 5 on the first only, none on the second only; Newcombe's
+    # method 10 gives 0.0115 to 0.2265 for the difference 5/41 = 0.122.
+    low, high = metrics.paired_difference_interval(14, 5, 0, 22)
+    assert (round(low, 4), round(high, 4)) == (0.0115, 0.2265)
+    assert metrics.mcnemar_p(5, 0) == pytest.approx(2 / 2**5)
 
 
 def test_paired_interval_when_every_pair_agrees_is_the_wilson_half_width():
@@ -134,3 +149,41 @@ def test_paired_comparison_pairs_the_items_both_methods_attacked():
     assert (out["first_only"], out["second_only"]) == (2, 1)
     assert out["paired_difference"] == pytest.approx(100 / 3)
     assert out["mcnemar_p"] == 1.0  # 2 * P(X <= 1), X ~ B(3, 1/2) = 1
+
+
+# --- inference at the level of runs -----------------------------------------------------------
+
+
+def _null_with_run_effect(rng, runs, cells, run_sd):
+    """Two groups of runs with no difference between the groups, but a random effect per run."""
+    groups = []
+    for _ in range(2):
+        effect = rng.normal(0, run_sd, runs)
+        groups.append(effect[:, None] + rng.normal(0, 1, (runs, cells)))
+    return groups
+
+
+def test_run_level_test_holds_its_level_where_the_cell_level_test_does_not():
+    rng = np.random.default_rng(0)
+    trials, alpha = 300, 0.05
+    run_rejects = cell_rejects = 0
+    for _ in range(trials):
+        a, b = _null_with_run_effect(rng, runs=6, cells=10, run_sd=0.6)
+        run_rejects += run_level_test(np.median(a, 1), np.median(b, 1))["p_value"] <= alpha
+        cell_rejects += mann_whitney(a.ravel(), b.ravel())["p_value"] <= alpha
+    # Binomial(300, 0.05) stays below 0.05 + 0.035 with probability > 0.99.
+    assert run_rejects / trials <= alpha + 0.035
+    assert cell_rejects / trials > 0.15  # pseudo-replication: the cells are not independent
+
+
+def test_run_level_test_rejects_a_clear_difference_and_states_its_floor():
+    rng = np.random.default_rng(1)
+    a = rng.normal(0, 0.1, 6)
+    test = run_level_test(a, a + 1.0)
+    assert test["p_value"] == pytest.approx(2 / math.comb(12, 6))
+    assert test["p_min"] == pytest.approx(2 / math.comb(12, 6))
+    assert test["run_difference"] == pytest.approx(-1.0)
+    four = run_level_test([1, 2, 3, 4], [5, 6, 7, 8])
+    assert four["p_min"] == pytest.approx(0.0286, abs=1e-4) == four["p_value"]
+    many = run_level_test(np.arange(30.0), np.arange(30.0) + 100)  # too many splits: sampled
+    assert many["p_min"] == pytest.approx(2 / (PERMUTATIONS + 1))

@@ -96,6 +96,7 @@ def test_tables_agree_with_the_attack_rows(model, selection):
     per_image = frames[0].groupby("image_id")["success"].any()
     assert row["nontargeted1_rate"] == pytest.approx(100 * per_image.mean())
     versus = de_vs_random_table(frames[1:])
+    assert "nontargeted1_rate" not in versus  # without the targeted protocol
     assert versus.iloc[0]["difference"] == pytest.approx(
         versus.iloc[0]["de_rate"] - versus.iloc[0]["random_rate"]
     )

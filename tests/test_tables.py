@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from evofool import metrics, tables
@@ -46,8 +47,12 @@ def _bench(path, seconds, rss):
 def test_encoding_test_detects_a_difference_and_counts_classes():
     rng = np.random.default_rng(0)
     elites = _elites(rng.uniform(0.2, 0.5, 30), rng.uniform(0.991, 1.0, 30))
-    tests = encoding_tests(elites)
-    assert tests.iloc[0]["p_value"] < 1e-6 and tests.iloc[0]["n_a"] == 30
+    tests = encoding_tests(elites).iloc[0]
+    # Three runs each, fully separated: the run-level test gives its smallest p, 2 / C(6, 3);
+    # the cell-level test, which takes 30 cells as independent, a far smaller one.
+    assert (tests["runs_a"], tests["runs_b"], tests["cells_a"]) == (3, 3, 30)
+    assert tests["p_value"] == pytest.approx(0.1) and tests["p_min"] == pytest.approx(0.1)
+    assert tests["cell_p_value"] < 1e-6 and tests["run_difference"] < -40
     summary = summary_table(elites).set_index("encoding")
     assert (
         summary.loc["cppn", "classes_at_99"] == 10 and summary.loc["direct", "classes_at_99"] == 0
@@ -91,8 +96,10 @@ def test_round_statistics_compare_round_one_with_each_later_round():
     )
     tests = tables.round_tests(elites)
     assert tests["round"].tolist() == [2, 3]
-    assert tests.loc[1, "p_value"] < 0.001 < tests.loc[0, "p_value"]
-    assert tests.loc[1, "u"] == 100.0  # every round-1 value beats every round-3 value
+    # Two evaluation runs per round: the run-level p cannot go below 2 / C(4, 2) = 1/3.
+    assert tests.loc[1, "p_value"] == pytest.approx(1 / 3) == tests.loc[1, "p_min"]
+    assert tests.loc[1, "cell_p_value"] < 0.001 < tests.loc[0, "cell_p_value"]
+    assert tests.loc[1, "cell_u"] == 100.0  # every round-1 value beats every round-3 value
     rounds = pd.DataFrame({"round": [1, 2, 3], "clean_accuracy": [0.9, 0.9, 0.9]})
     table = tables.round_table(rounds, elites)
     assert table["eval_runs"].tolist() == [2, 2, 2]
@@ -227,3 +234,47 @@ def test_success_against_queries_rises_to_each_methods_rate_at_its_budget():
         assert frame["success_rate"].iloc[-1] == 50.0
     first = curves[curves["method"] == "corners"].set_index("queries")["success_rate"]
     assert first.loc[3] == 25.0 and first.loc[1] == 0.0
+
+
+def test_table_vii_sets_non_targeted_1_beside_random_search_as_the_paper_does():
+    # Non-targeted 1 (an image fooled by one of its targeted attacks) and the true non-targeted
+    # run (non-targeted 2) differ: images 0-3 fall to some target, only image 0 to the
+    # non-targeted run. Random search fools image 0 and 1.
+    targeted = pd.concat(
+        [
+            _method_attacks("targeted", 1, [i < 4, False], [9, 2100], 2100, ids=[i, i])
+            for i in range(5)
+        ]
+    )
+    de = _method_attacks("nontargeted", 1, [True, False, False, False, False], [9] * 5, 2100)
+    rnd = _method_attacks(
+        "random", 1, [True, True, False, False, False], [9, 900] + [2100] * 3, 2100
+    )
+    row = tables.de_vs_random_table([targeted, de, rnd]).iloc[0]
+    assert row["nontargeted1_rate"] == 80.0 and row["de_rate"] == 20.0
+    assert row["nontargeted1_minus_random"] == 40.0 and row["difference"] == -20.0
+    assert row["random_budget"] == row["de_budget"] == 2100
+    assert row["random_at_de_budget_rate"] == row["random_rate"] == 40.0
+    # The paper comparison takes the like-for-like difference.
+    from evofool import comparison
+
+    side = comparison.side_by_side(
+        {
+            "de_vs_random": tables.de_vs_random_table(
+                [t.assign(dataset="cifar10", net="allconv") for t in (targeted, de, rnd)]
+            )
+        }
+    )
+    minus = side[(side["quantity"] == "de_minus_random") & (side["net"] == "allconv")].iloc[0]
+    assert minus["ours"] == 40.0
+    assert minus["our_setting"].startswith("non-targeted 1 (the paper's DE figure) minus random")
+
+
+def test_random_search_is_read_at_de_budget_and_at_its_own():
+    de = _method_attacks("nontargeted", 1, [False] * 4, [2100] * 4, 2100)
+    # Budget 4,200 (the paper's "80 000" reading against DE's 40,400): two successes, one of
+    # them after DE's budget.
+    rnd = _method_attacks("random", 1, [True, True, False, False], [300, 3000, 4200, 4200], 4200)
+    row = tables.de_vs_random_table([de, rnd]).iloc[0]
+    assert (row["de_budget"], row["random_budget"]) == (2100, 4200)
+    assert row["random_rate"] == 50.0 and row["random_at_de_budget_rate"] == 25.0

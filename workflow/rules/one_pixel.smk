@@ -94,7 +94,7 @@ rule tabulate_one_pixel:
 
 rule tabulate_de_vs_random:
     input:
-        attacks=targets.opa_attack_tables(config, ("nontargeted", "random")),
+        attacks=targets.opa_attack_tables(config, ("targeted", "nontargeted", "random")),
     output:
         table=report(
             targets.OPA_RANDOM_TABLE,
