@@ -846,6 +846,20 @@ def model_jobs(args: argparse.Namespace) -> list[tuple[str, Callable[[], tuple]]
     return jobs
 
 
+def part_settings(
+    ids: torch.Tensor, args: argparse.Namespace, forward_limit: str, **extra: Any
+) -> dict[str, Any]:
+    """What parts 1, 3 and 4 ran: the attacked images, the budget and the forward limit used."""
+    return {
+        "attacks": len(ids),
+        "image_ids": ids.tolist(),
+        "popsize": args.popsize,
+        "generations": args.tp_generations,
+        **extra,
+        "forward_limit": forward_limit,
+    }
+
+
 def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -> dict:
     log(f"== {key}")
     torch.manual_seed(0)
@@ -887,45 +901,29 @@ def bench_model(key: str, make: Callable[[], tuple], args: argparse.Namespace) -
     batches = sorted(set(FORWARD_BATCHES) | set(args.forward_batches))
     entry["forward"] = forward_table(model, images, batches, args.forward_seconds)
     limit = best_forward(entry["forward"], "contiguous", "float32")["images_per_second"]
+    k = args.tp_images
+    both_formats = f"best fp32 forward rate over both memory formats and batches {batches}"
     if 1 in args.parts:
-        k = args.tp_images
-        entry["engine_settings"] = {
-            "attacks": k,
-            "image_ids": ids[:k].tolist(),
-            "popsize": args.popsize,
-            "generations": args.tp_generations,
-            "max_queries": args.popsize * (args.tp_generations + 1),
-            "stop": "none",
-            "targeted": False,
-            "forward_limit": "best fp32 contiguous forward rate over batches " + str(batches),
-        }
+        entry["engine_settings"] = part_settings(
+            ids[:k],
+            args,
+            f"best fp32 contiguous forward rate over batches {batches}",
+            max_queries=args.popsize * (args.tp_generations + 1),
+            stop="none",
+            targeted=False,
+        )
         entry["engine"] = engine_throughput(
             model, images[:k], labels[:k], ids[:k], entry["forward"], args
         )
     if 3 in args.parts:
-        k = args.tp_images
-        entry["incremental_settings"] = {
-            "attacks": k,
-            "image_ids": ids[:k].tolist(),
-            "popsize": args.popsize,
-            "generations": args.tp_generations,
-            "forward_limit": "best fp32 forward rate over both memory formats and batches "
-            + str(batches),
-        }
+        entry["incremental_settings"] = part_settings(ids[:k], args, both_formats)
         entry["incremental"] = incremental_throughput(
             model, images[:k], labels[:k], ids[:k], entry["forward"], args
         )
     if 4 in args.parts:
-        k = args.tp_images
-        entry["methods_settings"] = {
-            "attacks": k,
-            "image_ids": ids[:k].tolist(),
-            "popsize": args.popsize,
-            "generations": args.tp_generations,
-            "max_queries": args.popsize * (args.tp_generations + 1),
-            "forward_limit": "best fp32 forward rate over both memory formats and batches "
-            + str(batches),
-        }
+        entry["methods_settings"] = part_settings(
+            ids[:k], args, both_formats, max_queries=args.popsize * (args.tp_generations + 1)
+        )
         entry["methods"] = methods_throughput(
             model, images[:k], labels[:k], ids[:k], entry["forward"], args
         )

@@ -165,11 +165,7 @@ def search_methods_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
             versus = _versus_de(frame, by.get("nontargeted"), protocol)
             rows.append(
                 {
-                    "dataset": dataset,
-                    "net": net,
-                    "model_seed": seed,
-                    "pixels": pixels,
-                    "method": PROTOCOL_METHODS[protocol],
+                    **_method_key(dataset, net, seed, pixels, protocol),
                     "budget": int(frame["budget"].max()),
                     **metrics.summarize(frame),
                     "equal_budget": equal,
@@ -178,6 +174,17 @@ def search_methods_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _method_key(dataset: str, net: str, seed: int, pixels: int, protocol: str) -> dict[str, Any]:
+    """The leading columns of a search-method row: the attacked network, ``d`` and the method."""
+    return {
+        "dataset": dataset,
+        "net": net,
+        "model_seed": seed,
+        "pixels": pixels,
+        "method": PROTOCOL_METHODS[protocol],
+    }
 
 
 def _versus_de(frame: pd.DataFrame, de: pd.DataFrame | None, protocol: str) -> dict[str, float]:
@@ -250,11 +257,7 @@ def one_pixel_ceiling_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
             inside, won = ceiling[images].to_numpy(), success[images].to_numpy()
             rows.append(
                 {
-                    "dataset": dataset,
-                    "net": net,
-                    "model_seed": seed,
-                    "pixels": pixels,
-                    "method": PROTOCOL_METHODS[protocol],
+                    **_method_key(dataset, net, seed, pixels, protocol),
                     "images": len(images),
                     "ceiling_budget": int(corners["budget"].max()),
                     "ceiling_images": int(inside.sum()),
