@@ -187,3 +187,21 @@ def test_run_level_test_rejects_a_clear_difference_and_states_its_floor():
     assert four["p_min"] == pytest.approx(0.0286, abs=1e-4) == four["p_value"]
     many = run_level_test(np.arange(30.0), np.arange(30.0) + 100)  # too many splits: sampled
     assert many["p_min"] == pytest.approx(2 / (PERMUTATIONS + 1))
+
+
+def test_run_level_test_enumerates_splits_as_scipy_does_and_takes_single_runs():
+    rng = np.random.default_rng(3)
+    for a, b in [(rng.normal(0, 1, 5), rng.normal(0.5, 1, 4)), ([1.0, 2, 2, 3], [2.0, 2, 5])]:
+
+        def difference(x, y, axis):
+            return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+        expected = stats.permutation_test(
+            (np.asarray(a), np.asarray(b)), difference, vectorized=True, n_resamples=np.inf
+        ).pvalue
+        assert run_level_test(a, b)["p_value"] == pytest.approx(expected)
+    # One run per group (the ImageNet runs of a small config): the test exists but can say
+    # nothing, p = 1 at its floor of 1.
+    one = run_level_test([0.2], [0.9])
+    assert one["p_value"] == 1.0 and one["p_min"] == 1.0
+    assert run_level_test([0.2], [0.9, 0.95, 0.99])["p_min"] == pytest.approx(2 / 4)
