@@ -39,8 +39,10 @@ import torch
 import yaml
 from common import RESULTS, log
 
+from evofool.attacks import SEARCH_METHODS, AttackSettings
 from evofool.attacks._genotype import Phenotype
 from evofool.attacks._incremental import build_evaluator
+from evofool.attacks._one_pixel import search_space
 from evofool.evolution import CPPNEncoding, DirectEncoding, MapElites
 from evofool.models import ModelSpec, build_model
 from evofool.plan import PROTOCOL_METHODS, one_pixel_budget
@@ -64,13 +66,16 @@ STAGES = {
 
 
 def protocol_queries(o: dict, protocol: str, pixels: int, dataset: str) -> int:
-    """Queries per attack of one protocol at full budget, as the engine resolves its budget."""
-    requested = one_pixel_budget(o, protocol)
-    if PROTOCOL_METHODS[protocol] == "corners" and pixels == 1:
-        channels, height, width = SHAPES[dataset]
-        exhaustive = height * width * 2**channels
-        return exhaustive if requested is None else min(requested, exhaustive)
-    return o["popsize"] * (o["generations"] + 1) if requested is None else requested
+    """Queries per attack of one protocol at full budget, resolved by the engine's method."""
+    settings = AttackSettings(
+        targeted=protocol == "targeted",
+        pixels=pixels,
+        popsize=o["popsize"],
+        generations=o["generations"],
+        optimizer=PROTOCOL_METHODS[protocol],
+    )
+    space = search_space(settings, SHAPES[dataset])
+    return SEARCH_METHODS[settings.optimizer].budget(space, one_pixel_budget(o, protocol))
 
 
 def paper_config(overlay: Path) -> dict[str, Any]:

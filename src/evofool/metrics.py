@@ -105,16 +105,13 @@ def success_within(attacks: pd.DataFrame, queries: int | np.ndarray) -> pd.Serie
     Returns:
         bool, one per attack (a Series), or ``(N, Q)`` for an array of budgets.
     """
-    success = attacks["success"].astype(bool).to_numpy()
-    early = success & attacks["stopped"].astype(bool).to_numpy()
-    spent = attacks["queries"].to_numpy()
-    budget = attacks["budget"].to_numpy()
-    q = np.asarray(queries)
-    if q.ndim == 0:
-        within = (early & (spent <= q)) | (success & (budget <= q))
-        return pd.Series(within, index=attacks.index)
-    q = q[None, :]
-    return (early[:, None] & (spent[:, None] <= q)) | (success[:, None] & (budget[:, None] <= q))
+    success = attacks["success"].astype(bool).to_numpy()[:, None]
+    early = success & attacks["stopped"].astype(bool).to_numpy()[:, None]
+    spent = attacks["queries"].to_numpy()[:, None]
+    budget = attacks["budget"].to_numpy()[:, None]
+    q = np.atleast_1d(queries)[None, :]
+    within = (early & (spent <= q)) | (success & (budget <= q))
+    return pd.Series(within[:, 0], index=attacks.index) if np.ndim(queries) == 0 else within
 
 
 def mcnemar_p(first_only: int, second_only: int) -> float:
@@ -245,7 +242,7 @@ def run_level_test(first: np.ndarray, second: np.ndarray, seed: int = 0) -> dict
         return {**out, "run_difference": math.nan, "p_value": math.nan, "p_min": math.nan}
     splits = math.comb(len(a) + len(b), len(a))
     if splits <= PERMUTATIONS:
-        p_value = _exact_permutation_p(a, b)
+        p_value, p_min = _exact_permutation_p(a, b), min(1.0, 2 / splits)
     else:
 
         def difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
@@ -260,8 +257,7 @@ def run_level_test(first: np.ndarray, second: np.ndarray, seed: int = 0) -> dict
             alternative="two-sided",
             rng=np.random.default_rng(seed),
         ).pvalue
-    exact = splits <= PERMUTATIONS
-    p_min = min(1.0, 2 / splits) if exact else min(1.0, 2 / (PERMUTATIONS + 1))
+        p_min = min(1.0, 2 / (PERMUTATIONS + 1))
     return {
         **out,
         "run_difference": float(a.mean() - b.mean()),

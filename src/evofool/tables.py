@@ -129,7 +129,11 @@ def de_vs_random_table(attacks: Sequence[pd.DataFrame]) -> pd.DataFrame:
             "de_budget": de_budget,
             "random_budget": int(by["random"]["budget"].max()) if "budget" in by["random"] else 0,
             **_prefixed("random_at_de_budget", {k: within[k] for k in ("rate", "low", "high")}),
-            **_paired(by["nontargeted"], by["random"]),
+            **_paired(
+                by["nontargeted"],
+                by["random"],
+                {"first_only": "de_only", "second_only": "random_only"},
+            ),
         }
         if "targeted" in by:
             nt1 = metrics.rate_with_interval(metrics.nontargeted_from_targeted(by["targeted"]))
@@ -194,14 +198,17 @@ def _versus_de(frame: pd.DataFrame, de: pd.DataFrame | None, protocol: str) -> d
     ``only_method`` and ``only_de`` count the images only one of them fooled; ``mcnemar_p``
     is the exact McNemar test (:func:`evofool.metrics.paired_comparison`).
     """
-    names = ["paired_items", "minus_de", "minus_de_low", "minus_de_high"]
-    names += ["only_method", "only_de", "mcnemar_p"]
+    renamed = {
+        "paired_difference": "minus_de",
+        "paired_low": "minus_de_low",
+        "paired_high": "minus_de_high",
+        "first_only": "only_method",
+        "second_only": "only_de",
+    }
     if de is None or protocol == "nontargeted":
+        names = ["paired_items", *renamed.values(), "mcnemar_p"]
         return dict.fromkeys(names, np.nan)
-    test = metrics.paired_comparison(
-        frame.set_index("image_id")["success"], de.set_index("image_id")["success"]
-    )
-    return dict(zip(names, test.values(), strict=True))
+    return _paired(frame, de, renamed)
 
 
 CEILING_COLUMNS = [
@@ -301,12 +308,16 @@ def success_against_queries(attacks: Sequence[pd.DataFrame], points: int = 60) -
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
-def _paired(de: pd.DataFrame, rnd: pd.DataFrame) -> dict[str, float]:
-    """DE against random search on the images both attacked: McNemar and a paired interval."""
+def _paired(
+    first: pd.DataFrame, second: pd.DataFrame, renamed: Mapping[str, str]
+) -> dict[str, float]:
+    """Two attack tables on the images both attacked: McNemar and a paired interval.
+
+    The columns of :func:`evofool.metrics.paired_comparison`, renamed by ``renamed``.
+    """
     test = metrics.paired_comparison(
-        de.set_index("image_id")["success"], rnd.set_index("image_id")["success"]
+        first.set_index("image_id")["success"], second.set_index("image_id")["success"]
     )
-    renamed = {"first_only": "de_only", "second_only": "random_only"}
     return {renamed.get(k, k): v for k, v in test.items()}
 
 

@@ -325,7 +325,7 @@ def search_space(config: AttackSettings, image_shape: Sequence[int]) -> SearchSp
         config.mutation,
         *bounds,
         targeted=config.targeted,
-        default_budget=config.popsize * (config.generations + 1),
+        default_budget=config.de_budget,
     )
 
 

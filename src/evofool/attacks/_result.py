@@ -143,9 +143,14 @@ class AttackSettings:
             )
 
     @property
+    def de_budget(self) -> int:
+        """The DE budget, ``popsize * (generations + 1)``: every method's default."""
+        return self.popsize * (self.generations + 1)
+
+    @property
     def max_queries(self) -> int:
-        """Query budget of one attack: :attr:`budget`, else ``popsize * (generations + 1)``."""
-        return self.popsize * (self.generations + 1) if self.budget is None else self.budget
+        """Query budget of one attack: :attr:`budget`, else :attr:`de_budget`."""
+        return self.de_budget if self.budget is None else self.budget
 
     @property
     def curve_points(self) -> int:
