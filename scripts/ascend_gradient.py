@@ -1,10 +1,10 @@
 """Rule ascend_gradient: gradient ascent from the mean training image (FOOL Fig. 13)."""
 
 from evofool.data import load_dataset, to_float
+from evofool.devices import resolve_device
 from evofool.evolution import gradient_ascent
 from evofool.io import save_artifact
 from evofool.models import load_model
-from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 

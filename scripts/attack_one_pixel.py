@@ -1,9 +1,9 @@
 """Rule attack_one_pixel: one shard of one protocol against one network."""
 
+from evofool.devices import resolve_device
 from evofool.io import load_artifact, save_artifact
 from evofool.models import load_model
 from evofool.one_pixel import run_shard
-from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 

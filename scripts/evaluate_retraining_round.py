@@ -4,9 +4,9 @@ import torch
 
 from evofool import retraining
 from evofool.data import load_dataset
+from evofool.devices import resolve_device
 from evofool.io import write_json
 from evofool.models import load_model
-from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 

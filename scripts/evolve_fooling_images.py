@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from evofool.data import load_dataset
+from evofool.devices import resolve_device
 from evofool.fooling import evolve, make_encoding, scoring_network
 from evofool.models import load_model
 from evofool.plan import fooling_run_seed
-from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 

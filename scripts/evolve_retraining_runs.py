@@ -4,10 +4,10 @@ import shutil
 
 from evofool import plan, retraining
 from evofool.data import load_dataset
+from evofool.devices import resolve_device
 from evofool.fooling import make_encoding
 from evofool.io import artifact_digest, save_artifact
 from evofool.models import load_model
-from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 

@@ -1,10 +1,11 @@
 """Rule import_pretrained_model: torchvision's AlexNet in the study's model format."""
 
 from evofool.data import load_dataset
+from evofool.devices import resolve_device
 from evofool.io import write_json
 from evofool.models import count_parameters, save_model
 from evofool.pretrained import WEIGHTS_URL, pretrained_alexnet, verify_weights
-from evofool.train import accuracy, resolve_device
+from evofool.train import accuracy
 from evofool.versions import environment
 from evofool.workflow import run_rule
 

@@ -1,10 +1,10 @@
 """Rule select_attack_images: correctly classified test images, in a seeded order."""
 
 from evofool.data import load_dataset
+from evofool.devices import resolve_device
 from evofool.io import save_artifact
 from evofool.models import load_model
 from evofool.one_pixel import select_images
-from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 

@@ -5,10 +5,11 @@ from pathlib import Path
 import pandas as pd
 
 from evofool.data import load_dataset
+from evofool.devices import resolve_device
 from evofool.io import write_json
 from evofool.models import count_parameters, save_model
 from evofool.retraining import oversampled
-from evofool.train import TrainSettings, resolve_device, train_classifier
+from evofool.train import TrainSettings, train_classifier
 from evofool.versions import environment
 from evofool.workflow import run_rule
 

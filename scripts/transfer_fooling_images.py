@@ -2,10 +2,10 @@
 
 import pandas as pd
 
+from evofool.devices import resolve_device
 from evofool.evolution import MapElites
 from evofool.fooling import run_columns, transfer_rows
 from evofool.models import load_model
-from evofool.train import resolve_device
 from evofool.workflow import run_rule
 
 

@@ -13,6 +13,19 @@ REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(int(os.environ.get("EVOFOOL_TEST_THREADS", "1")))
 
 
+NO_GPU = "no CUDA GPU visible here (torch.cuda.is_available() is False)"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` skip with one line where no GPU is visible, and run otherwise."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=NO_GPU)
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

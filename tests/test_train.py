@@ -1,13 +1,14 @@
 import pytest
 import torch
 
+from evofool.devices import resolve_device
 from evofool.errors import EvofoolError
+from evofool.io import load_artifact, save_artifact
 from evofool.train import (
     TrainSettings,
     _lr_factor,
     accuracy,
     augment_batch,
-    resolve_device,
     train_classifier,
 )
 
@@ -91,6 +92,25 @@ def test_checkpoint_of_other_settings_is_ignored(mnist_small, tmp_path):
         log=lambda m: None,
     )
     assert other.resumed_from_epoch == 0
+
+
+def test_checkpoint_from_another_kind_of_device_is_ignored(mnist_small, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    settings = TrainSettings(epochs=2, batch_size=50, lr=0.05)
+
+    def stop_after_epoch_one(message):
+        if message.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    kwargs = dict(seed=0, width=0.25, checkpoint=ckpt)
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier("lenet", mnist_small, settings, log=stop_after_epoch_one, **kwargs)
+    state = load_artifact(ckpt)
+    assert state["fingerprint"]["device"] == "cpu" and state["cuda_rng"] is None
+    state["fingerprint"]["device"] = "cuda:Some GPU"
+    save_artifact(state, ckpt)
+    moved = train_classifier("lenet", mnist_small, settings, log=lambda m: None, **kwargs)
+    assert moved.resumed_from_epoch == 0
 
 
 @pytest.mark.parametrize("kind", ["shift", "crop_flip"])

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from evofool.data import to_float
+from evofool.devices import configure_cuda, device_identity
 from evofool.errors import EvofoolError
 from evofool.io import load_artifact, save_artifact
 from evofool.models import Classifier, ModelSpec, build_model, default_normalization
@@ -41,15 +42,6 @@ class TrainSettings:
         """Take the fields this class knows from a config mapping."""
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in cfg.items() if k in names})
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise EvofoolError("device 'cuda' requested but no GPU is visible: set device: auto or cpu")
-    return torch.device(name)
 
 
 def data_normalization(arch: str, x_train: torch.Tensor) -> tuple[tuple[float, ...], ...]:
@@ -165,18 +157,30 @@ def train_classifier(
     """Train ``arch`` on a prepared dataset, checkpointing after every epoch.
 
     Randomness (initial weights, dropout, shuffling, augmentation) comes from ``seed`` alone, so
-    two runs with the same seed give the same weights on the CPU. When ``checkpoint`` names a file
-    from an earlier, interrupted run with the same settings, training resumes after its last
-    finished epoch and ends with the same weights as an uninterrupted run.
+    two runs with the same seed give the same weights on the CPU, and on one GPU with the
+    deterministic kernels that :func:`~evofool.devices.configure_cuda` asks for (called here).
+    When ``checkpoint`` names a file from an earlier, interrupted run with the same settings on
+    the same kind of device, training resumes after its last finished epoch and ends with the
+    same weights as an uninterrupted run.
     """
     device = torch.device(device)
+    if device.type == "cuda":
+        configure_cuda()
     x_train, y_train = data["x_train"], data["y_train"]
     mean, std = data_normalization(arch, x_train)
     spec = ModelSpec(arch, tuple(x_train.shape[1:]), len(data["classes"]), width, mean, std)
-    fingerprint = {"settings": asdict(settings), "spec": spec.to_dict(), "seed": seed}
+    # A run resumes only on the kind of device it started on: another one does other arithmetic.
+    fingerprint = {
+        "settings": asdict(settings),
+        "spec": spec.to_dict(),
+        "seed": seed,
+        "device": device_identity(device),
+    }
     n = len(y_train)
     steps_per_epoch = math.ceil(n / settings.batch_size)
     total_steps = settings.epochs * steps_per_epoch
+    # The training images go to the device once (uint8), not batch by batch.
+    x_dev, y_dev = x_train.to(device), y_train.to(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         model = build_model(spec).to(device)
@@ -190,17 +194,22 @@ def train_classifier(
             opt.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
+            if device.type == "cuda":  # dropout draws from the GPU's generator there
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
             history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
             log(f"resumed from checkpoint after epoch {start_epoch}")
         for epoch in range(start_epoch, settings.epochs):
             t0 = time.perf_counter()
             model.train()
             order = torch.randperm(n, generator=gen)
-            loss_sum, correct = 0.0, 0
+            # Summed where the network runs and read once an epoch: reading them every step
+            # would wait for the GPU at every step. float64, as Python's floats were.
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            correct = torch.zeros((), dtype=torch.long, device=device)
             for b in range(steps_per_epoch):
-                idx = order[b * settings.batch_size : (b + 1) * settings.batch_size]
-                xb = augment_batch(to_float(x_train[idx]).to(device), settings.augment, gen)
-                yb = y_train[idx].to(device)
+                idx = order[b * settings.batch_size : (b + 1) * settings.batch_size].to(device)
+                xb = augment_batch(to_float(x_dev[idx]), settings.augment, gen)
+                yb = y_dev[idx]
                 factor = _lr_factor(settings.schedule, epoch * steps_per_epoch + b, total_steps)
                 for group in opt.param_groups:
                     group["lr"] = settings.lr * factor
@@ -209,14 +218,14 @@ def train_classifier(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                loss_sum += loss.item() * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
+                loss_sum += loss.detach().double() * len(idx)
+                correct += (logits.argmax(1) == yb).sum()
             test_acc = accuracy(model, data["x_test"], data["y_test"])
             elapsed += time.perf_counter() - t0
             row = {
                 "epoch": epoch + 1,
-                "loss": loss_sum / n,
-                "train_accuracy": correct / n,
+                "loss": loss_sum.item() / n,
+                "train_accuracy": correct.item() / n,
                 "test_accuracy": test_acc,
                 "seconds": elapsed,
             }
@@ -236,6 +245,7 @@ def train_classifier(
 
 
 def _save_checkpoint(path, fingerprint, model, opt, gen, history, elapsed) -> None:
+    device = next(model.parameters()).device
     save_artifact(
         {
             "fingerprint": fingerprint,
@@ -243,6 +253,7 @@ def _save_checkpoint(path, fingerprint, model, opt, gen, history, elapsed) -> No
             "optimizer": opt.state_dict(),
             "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "history": history,
             "epoch": len(history),
             "elapsed": elapsed,

@@ -35,7 +35,14 @@ from debian_packages import PackagesUnavailable, ensure_debian_packages  # noqa:
 PACKAGES = ["munge", "slurmctld", "slurmd", "slurm-client"]
 SBIN = Path("/usr/sbin")
 PARTITION = "debug"
+FAKE_GPUS = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random"]
 NODE = "localhost"
+
+
+def real_gpu_files() -> tuple[str, ...]:
+    """This machine's NVIDIA GPU device files (/dev/nvidia0, ...), in order."""
+    files = Path("/dev").glob("nvidia[0-9]*")
+    return tuple(sorted((str(f) for f in files), key=lambda f: int(f.removeprefix("/dev/nvidia"))))
 
 
 class ClusterUnavailable(RuntimeError):
@@ -71,6 +78,9 @@ class Cluster:
 
     root: Path
     gpus: int = 1
+    # Device files of real GPUs (e.g. /dev/nvidia0): the jobs that ask for one then see it in
+    # CUDA_VISIBLE_DEVICES. Without them the GPUs are fake (no device behind them).
+    gpu_files: tuple[str, ...] = ()
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -118,11 +128,12 @@ class Cluster:
         key.chmod(0o400)
 
         cpus = os.cpu_count() or 1
-        gres_node = f"Gres=gpu:fake:{self.gpus}" if self.gpus else ""
-        # count-only GRES is rejected; a dummy File= per GPU makes slurmd report them.
-        devices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random"][: self.gpus]
+        # count-only GRES is rejected; a dummy File= per fake GPU makes slurmd report them.
+        kind, devices = ("real", list(self.gpu_files)) if self.gpu_files else ("fake", FAKE_GPUS)
+        devices = devices[: self.gpus]
+        gres_node = f"Gres=gpu:{kind}:{len(devices)}" if devices else ""
         (self.root / "etc" / "gres.conf").write_text(
-            "".join(f"NodeName={NODE} Name=gpu Type=fake File={d}\n" for d in devices)
+            "".join(f"NodeName={NODE} Name=gpu Type={kind} File={d}\n" for d in devices)
         )
         r = self.root
         self.conf.write_text(

@@ -41,8 +41,10 @@ def slurm_cluster(request):
     root = Path(tempfile.mkdtemp(prefix="evofool-slurm-"))
     # Two fake GPUs, one per core: the fooling runs and the attack images of the test's study
     # then share a DAG level instead of queueing one behind the other (one status-poll cycle,
-    # about 35 s, less).
-    cluster = cluster_mod.Cluster(root, gpus=2)
+    # about 35 s, less). On a machine with NVIDIA GPUs the node offers those instead (at most
+    # two), so that a job given --gpus=1 sees a real one (the cuda-marked test).
+    real = cluster_mod.real_gpu_files()
+    cluster = cluster_mod.Cluster(root, gpus=min(2, len(real)) if real else 2, gpu_files=real)
 
     def stop():
         cluster.stop()

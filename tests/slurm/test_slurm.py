@@ -6,6 +6,7 @@ workflow allows: dataset -> network -> (fooling runs | attack images) -> attack 
 the aggregation, tables and one figure on the submit host.
 """
 
+import json
 import os
 import re
 import signal
@@ -123,7 +124,10 @@ def comparable_results(root):
     return out
 
 
-def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
+def run_here_and_on_slurm(cluster, tmp_path, *config):
+    """The test's study on ``cluster`` and, niced alongside, on this machine; their two
+    directories and the SLURM run's verbose log. ``config``: ``--config`` items for both."""
+    extra = ("--config", *config) if config else ()
     # The shipped profile with the test cluster's settings over it (top-level keys replace).
     profile = yaml.safe_load(SLURM_PROFILE.read_text())
     assert profile["executor"] == "slurm" and "gpu" not in profile.get("resources", {})
@@ -136,24 +140,30 @@ def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
     local_dir, slurm_dir = tmp_path / "local", tmp_path / "slurm"
     local_log = (tmp_path / "local.log").open("w")
     t0 = time.monotonic()
-    local_cmd = snakemake_cmd(local_dir, "--cores", "2", "--workflow-profile", "none")
+    local_cmd = snakemake_cmd(local_dir, "--cores", "2", "--workflow-profile", "none", *extra)
     local = subprocess.Popen(
         ["nice", "-n", "19", *local_cmd],
         stdout=local_log,
         stderr=subprocess.STDOUT,
-        env=slurm_cluster.env,
+        env=cluster.env,
         cwd=REPO,
         start_new_session=True,  # its own process group: stopped with its jobs on failure
     )
     try:
         cmd = snakemake_cmd(
-            slurm_dir, "--executor", "slurm", "--workflow-profile", str(profile_file), "--verbose"
+            slurm_dir,
+            "--executor",
+            "slurm",
+            "--workflow-profile",
+            str(profile_file),
+            "--verbose",
+            *extra,
         )
         proc = subprocess.run(
             ["timeout", "-s", "KILL", str(TIMEOUT), *cmd],
             capture_output=True,
             text=True,
-            env=slurm_cluster.env,
+            env=cluster.env,
             cwd=REPO,
             timeout=TIMEOUT + 60,
         )
@@ -164,7 +174,7 @@ def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
         assert proc.returncode == 0, (
             f"SLURM run failed with {proc.returncode}{killed}, "
             f"log {tmp_path / 'slurm.log'}:\n{log[-4000:]}\n"
-            f"slurmctld log:\n{daemon_log_tail(slurm_cluster)}"
+            f"slurmctld log:\n{daemon_log_tail(cluster)}"
         )
         local.wait(timeout=TIMEOUT)
     finally:
@@ -174,6 +184,11 @@ def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
         local_log.close()
     assert local.returncode == 0, (tmp_path / "local.log").read_text()[-4000:]
     print(f"SLURM run {slurm_seconds:.0f} s, both runs {time.monotonic() - t0:.0f} s")
+    return local_dir, slurm_dir, log
+
+
+def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
+    local_dir, slurm_dir, log = run_here_and_on_slurm(slurm_cluster, tmp_path)
 
     jobs, submitted, sbatch = parse_log(log)
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
@@ -221,3 +236,19 @@ def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
     assert any(k.endswith("attacks.csv") for k in here) and any(
         k.endswith("elites.csv") for k in here
     )
+
+
+@pytest.mark.cuda
+def test_study_on_slurm_with_the_gpu_matches_a_local_cuda_run(slurm_cluster, tmp_path):
+    """device: cuda: each network job gets the node's GPU through --gpus=1 and gres."""
+    assert slurm_cluster.gpu_files, "the cluster's node should offer this machine's GPUs"
+    local_dir, slurm_dir, log = run_here_and_on_slurm(slurm_cluster, tmp_path, "device=cuda")
+    _, submitted, sbatch = parse_log(log)
+    assert submitted and all("--gpus=1" in call for call in sbatch if "prepare_dataset" not in call)
+    for root in (local_dir, slurm_dir):
+        metrics = sorted((root / "results" / "models").rglob("metrics.json"))
+        assert metrics and {json.loads(m.read_text())["device"] for m in metrics} == {"cuda"}
+    # The same GPU and deterministic kernels: the same bytes through SLURM as here.
+    here, there = comparable_results(local_dir), comparable_results(slurm_dir)
+    assert sorted(here) == sorted(there)
+    assert [k for k in here if here[k] != there[k]] == []

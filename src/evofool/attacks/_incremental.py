@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from evofool.attacks._evaluate import Evaluator
 from evofool.attacks._genotype import Phenotype
+from evofool.errors import EvofoolError
 from evofool.models import AlexNetBody, Classifier, Normalize
 
 WINDOW_SHARE = 0.5
@@ -625,6 +626,16 @@ def build_evaluator(
     Returns:
         ``(evaluator, "full" or "incremental", line)``.
     """
+    if (
+        device.type == "cuda"
+        and fitness_dtype == torch.bfloat16
+        and not torch.cuda.is_bf16_supported(including_emulation=False)
+    ):
+        raise EvofoolError(
+            f"fitness_dtype bfloat16 needs a GPU with bfloat16 units (Ampere or later); "
+            f"{torch.cuda.get_device_name(device)} has none: set one_pixel.fitness_dtype to "
+            "float16 or float32"
+        )
     kwargs = {"device": device, "fitness_dtype": fitness_dtype}
     shape = tuple(clean.shape[1:])
     opaque = len(flat_layers(model, *shape[1:])) == 1

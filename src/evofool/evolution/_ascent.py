@@ -121,7 +121,8 @@ def gradient_ascent(
     target_d = target.to(device)
 
     best_p = torch.full((k,), -1.0)
-    best_x = torch.zeros((k, *mean_image.shape))
+    # The best images stay on the network's device: one copy at the end, not one a step.
+    best_x = torch.zeros((k, *mean_image.shape), device=device)
     steps_to = torch.full((k, len(levels)), -1, dtype=torch.long)
     history = []
     for step in range(steps):
@@ -137,7 +138,7 @@ def gradient_ascent(
         history.append(p_cpu)
         better = p_cpu > best_p
         best_p = torch.where(better, p_cpu, best_p)
-        best_x[better] = image.detach().cpu()[better]
+        best_x = torch.where(better.to(device)[:, None, None, None], image.detach(), best_x)
         for j, level in enumerate(levels):
             newly = (p_cpu > level) & (steps_to[:, j] < 0)
             steps_to[newly, j] = step
@@ -161,7 +162,7 @@ def gradient_ascent(
     final = image.detach().cpu()
     return AscentResult(
         classes=target,
-        images=best_x,
+        images=best_x.cpu(),
         confidences=best_p,
         final_images=final,
         final_confidences=history[-1],
