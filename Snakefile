@@ -56,6 +56,7 @@ localrules:
     render_figure_retraining,
     compare_with_papers,
     summarize_rule_benchmarks,
+    digest_tables,
     render_figure_examples,
     render_figure_heatmap,
     render_figure_class_counts,

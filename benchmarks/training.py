@@ -3,13 +3,16 @@
 Prints a table and writes ``benchmarks/results/training.json``.
 
     python benchmarks/training.py default
+    python benchmarks/training.py default --reproducibility native   # the other mode
     python benchmarks/training.py cifar --npz-dir ../shared/datasets --width 0.5 --epochs 4
+    python benchmarks/training.py cifar ... --reproducibility portable   # with the AVX2 caps
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +22,7 @@ from pathlib import Path
 import torch
 from common import RESULTS, md_table, run_record, save_json
 
+from evofool import reproducibility
 from evofool.config import dataset_settings
 from evofool.data import prepare_dataset
 from evofool.models import ModelSpec, build_model, count_parameters
@@ -41,17 +45,21 @@ def _snakemake(tmp: str, cores: int, *extra: str) -> float:
     return time.perf_counter() - t0
 
 
-def bench_default(cores: int, workdir: Path | None = None) -> list[dict]:
+def bench_default(
+    cores: int, workdir: Path | None = None, reproducibility: str | None = None
+) -> list[dict]:
     """Time the default study in a fresh folder: the data and training stage, then the rest.
 
-    With ``workdir`` (which must not hold results yet) the study's files are kept there.
+    With ``workdir`` (which must not hold results yet) the study's files are kept there; with
+    ``reproducibility`` the study runs in that mode instead of config.yaml's.
     """
+    mode = ("--config", f"reproducibility={reproducibility}") if reproducibility else ()
     if workdir is not None and (workdir / "results").exists():
         raise SystemExit(f"{workdir}/results exists: the timing needs a fresh folder")
     with tempfile.TemporaryDirectory() as scratch:
         tmp = str(workdir) if workdir is not None else scratch
-        stage = _snakemake(tmp, cores, "--until", "summarize_networks")
-        rest = _snakemake(tmp, cores)
+        stage = _snakemake(tmp, cores, "--until", "summarize_networks", *mode)
+        rest = _snakemake(tmp, cores, *mode)
         rows = []
         for metrics in sorted(Path(tmp, "results", "models").rglob("metrics.json")):
             m = json.loads(metrics.read_text())
@@ -113,10 +121,21 @@ def bench_cifar(
                 "test_accuracy": round(result.test_accuracy, 4),
                 "train_seconds": round(result.train_seconds, 1),
                 "seconds_per_epoch": round(result.train_seconds / epochs, 1),
+                "images_per_second": round(len(data["y_train"]) * epochs / result.train_seconds),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                 "accuracy_by_epoch": [round(h["test_accuracy"], 4) for h in result.history],
             }
         )
     return rows
+
+
+def in_portable_mode() -> None:
+    """Run this script again with portable mode's caps, which torch reads when it loads."""
+    if reproducibility.describe()["reproducibility"] == "portable":
+        return
+    env = dict(os.environ)
+    reproducibility.apply("portable", environ=env)
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -128,6 +147,8 @@ def print_table(rows: list[dict]) -> None:
         "test_accuracy",
         "train_seconds",
         "wall_seconds",
+        "images_per_second",
+        "cpu_capability",
     ]
     print(md_table(rows, [(k, k) for k in keys]))
 
@@ -138,6 +159,7 @@ def main() -> None:
     d = sub.add_parser("default", help="time the default study's training stage")
     d.add_argument("--cores", type=int, default=2)
     d.add_argument("--workdir", type=Path, default=None, help="keep the study's files here")
+    d.add_argument("--reproducibility", choices=["portable", "native"], default=None)
     c = sub.add_parser("cifar", help="train CIFAR-10 networks from npz files")
     c.add_argument("--npz-dir", type=Path, required=True)
     c.add_argument("--archs", nargs="+", default=["allconv", "nin", "vgg16"])
@@ -147,9 +169,12 @@ def main() -> None:
     c.add_argument("--batch-size", type=int, default=128)
     c.add_argument("--lr", type=float, default=0.05)
     c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--reproducibility", choices=["portable", "native"], default=None)
     args = parser.parse_args()
+    if args.mode == "cifar" and args.reproducibility == "portable":
+        in_portable_mode()
     if args.mode == "default":
-        rows = bench_default(args.cores, args.workdir)
+        rows = bench_default(args.cores, args.workdir, args.reproducibility)
     else:
         torch.set_num_threads(args.threads)
         rows = bench_cifar(
@@ -162,7 +187,8 @@ def main() -> None:
             args.lr,
         )
     print_table(rows)
-    save_json(OUT, {args.mode: run_record("training.py", rows=rows)})
+    key = f"{args.mode}_{args.reproducibility}" if args.reproducibility else args.mode
+    save_json(OUT, {key: run_record("training.py", rows=rows)})
 
 
 if __name__ == "__main__":

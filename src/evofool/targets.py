@@ -78,6 +78,7 @@ RETRAIN_TESTS_TABLE = "results/retraining/tables/round_1_vs_later.csv"
 PAPER_TABLE = "results/tables/paper_vs_ours.csv"
 RULES_TABLE = "results/tables/rule_benchmarks.csv"
 RULES_FIG = "results/figures/rule_benchmarks.png"
+DIGESTS_TABLE = "results/tables/digests.csv"
 RETRAIN_FIG = "results/retraining/figures/dataset={dataset}/net={net}/seed={seed}/rounds.png"
 
 
@@ -317,8 +318,17 @@ def retraining_targets(config: Mapping[str, Any]) -> list[str]:
 
 
 def all_targets(config: Mapping[str, Any]) -> list[str]:
-    """Everything ``snakemake`` builds by default: the study, the paper comparison, timings."""
-    return [*study_targets(config), PAPER_TABLE, RULES_TABLE, RULES_FIG]
+    """Everything ``snakemake`` builds by default.
+
+    The study, the paper comparison, the tables' digests and the timings.
+    """
+    return [*study_targets(config), PAPER_TABLE, DIGESTS_TABLE, RULES_TABLE, RULES_FIG]
+
+
+def digested_tables(config: Mapping[str, Any]) -> list[str]:
+    """The study's tables whose sha256 the report shows (timing tables left out)."""
+    tables = [*study_targets(config), PAPER_TABLE]
+    return [t for t in tables if "/tables/" in t and t.endswith(".csv") and t != RULES_TABLE]
 
 
 def study_targets(config: Mapping[str, Any]) -> list[str]:

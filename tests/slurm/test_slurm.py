@@ -229,6 +229,12 @@ def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
         rule = jobs[jid][0] if jid in jobs else "evolve_fooling_images"  # else: the group
         assert f"rule {rule}:" in logfile.read_text(), logfile
 
+    # portable mode reached the node's jobs before torch chose its kernels
+    metrics = sorted((slurm_dir / "results" / "models").rglob("metrics.json"))
+    assert metrics and {json.loads(m.read_text())["reproducibility"] for m in metrics} == {
+        "portable"
+    }
+
     # The same results as on this machine, byte for byte (timings aside).
     here, there = comparable_results(local_dir), comparable_results(slurm_dir)
     assert sorted(here) == sorted(there)

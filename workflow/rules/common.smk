@@ -4,13 +4,17 @@ import sys
 
 from evofool.config import check_local_paths, resolve_config
 from evofool.errors import EvofoolError
-from evofool import plan, targets
+from evofool import plan, reproducibility, targets
 
 try:
     resolve_config(config, workflow.source_path("../schemas/config.schema.yaml"))
     check_local_paths(config, ".")
 except EvofoolError as exc:
     sys.exit(f"evofool: {exc}")
+
+# Every job (here or on a cluster node, whose Snakemake parses this file again) inherits these
+# before it loads torch: in portable mode the CPU libraries' AVX2 caps.
+reproducibility.apply(config["reproducibility"])
 
 DATASETS = sorted(config["datasets"])
 MODELS = targets.model_keys(config)

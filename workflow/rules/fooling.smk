@@ -22,6 +22,8 @@ rule evolve_fooling_images:
         ),
         seed=config["seed"],
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
         checkpoint=targets.FOOL_CHECKPOINT,
     script:
         "../../scripts/evolve_fooling_images.py"
@@ -64,6 +66,8 @@ rule transfer_fooling_images:
     params:
         partners=lambda wc: targets.transfer_partners(config, wc),
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
     script:
         "../../scripts/transfer_fooling_images.py"
 
@@ -89,6 +93,8 @@ rule ascend_gradient:
         ],
         seed=config["seed"],
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
     script:
         "../../scripts/ascend_gradient.py"
 

@@ -22,6 +22,8 @@ rule select_attack_images:
         ),
         seed=config["seed"],
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
     script:
         "../../scripts/select_attack_images.py"
 
@@ -47,6 +49,8 @@ rule attack_one_pixel:
         ),
         seed=config["seed"],
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
     script:
         "../../scripts/attack_one_pixel.py"
 

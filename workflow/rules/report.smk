@@ -51,3 +51,23 @@ rule summarize_rule_benchmarks:
         directory="results/benchmarks",
     script:
         "../../scripts/summarize_rule_benchmarks.py"
+
+
+rule digest_tables:
+    input:
+        targets.digested_tables(config),
+    output:
+        table=report(
+            targets.DIGESTS_TABLE,
+            caption="../../reports/digests.rst",
+            category="Reproducibility",
+        ),
+    log:
+        "logs/digest_tables.log",
+    conda:
+        "../../envs/evofool.yaml"
+    threads: 1
+    params:
+        mode=config["reproducibility"],
+    script:
+        "../../scripts/digest_tables.py"

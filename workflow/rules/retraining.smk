@@ -25,6 +25,8 @@ rule evolve_retraining_runs:
         checkpoint_every=config["fooling"]["checkpoint_every"],
         seed=config["seed"],
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
         checkpoint=targets.RETRAIN_RUNS_CHECKPOINT,
     script:
         "../../scripts/evolve_retraining_runs.py"
@@ -72,6 +74,8 @@ rule retrain_model:
         settings=network_settings,
         oversample=config["retraining"]["oversample"],
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
         checkpoint=targets.RETRAIN_MODEL_CHECKPOINT,
     script:
         "../../scripts/train_model.py"
@@ -99,6 +103,8 @@ rule evaluate_retraining_round:
         **job_resources("evolve"),
     params:
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
     script:
         "../../scripts/evaluate_retraining_round.py"
 

@@ -17,6 +17,8 @@ rule train_model:
     params:
         settings=network_settings,
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
         checkpoint=targets.MODEL_CHECKPOINT,
     script:
         "../../scripts/train_model.py"
@@ -89,5 +91,7 @@ rule import_pretrained_model:
         sha256=config["imagenet"]["weights_sha256"],
         image_size=config["imagenet"]["image_size"],
         device=config["device"],
+        # another mode computes other bits: switching it reruns every network job
+        reproducibility=config["reproducibility"],
     script:
         "../../scripts/import_pretrained_model.py"
