@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from paper_estimate import seconds_per_call
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "gpu_check.json"
@@ -92,19 +93,6 @@ def paper_estimate(min_time: float, timeout: float) -> dict[str, Any]:
     return row
 
 
-def seconds(fn, min_time: float, device: torch.device) -> float:
-    """Mean seconds of ``fn`` over at least ``min_time`` after a warm-up call."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    fn()
-    sync()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min_time or calls < 2:
-        fn()
-        calls += 1
-    sync()
-    return (time.perf_counter() - start) / calls
-
-
 def has_bf16(device: torch.device) -> bool:
     return device.type != "cuda" or torch.cuda.is_bf16_supported(including_emulation=False)
 
@@ -118,7 +106,7 @@ def forward_limit(model, batch: int, dtype: str, min_time: float, device: torch.
         with torch.inference_mode(), torch.autocast(device.type, getattr(torch, dtype), low):
             model(x)
 
-    return batch / seconds(forward, min_time, device)
+    return batch / seconds_per_call(forward, min_time, device)
 
 
 def engine_rate(
@@ -144,7 +132,7 @@ def engine_rate(
     def attack() -> None:
         one_pixel_attack(model, images, labels, device=device, **settings)
 
-    return queries / seconds(attack, scale.min_time, device)
+    return queries / seconds_per_call(attack, scale.min_time, device)
 
 
 def map_elites_rate(model, encoding: str, scale: Scale, device: torch.device) -> float:
@@ -154,7 +142,7 @@ def map_elites_rate(model, encoding: str, scale: Scale, device: torch.device) ->
     enc = DirectEncoding(28, 28) if encoding == "direct" else CPPNEncoding(28, 28)
     run = MapElites(model, enc, 10, batch_size=scale.population, seed=0)
     run.run(2)
-    return 1.0 / seconds(run.step, scale.min_time, device)
+    return 1.0 / seconds_per_call(run.step, scale.min_time, device)
 
 
 @dataclass(frozen=True)

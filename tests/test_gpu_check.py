@@ -12,6 +12,7 @@ SCRIPT = REPO / "benchmarks" / "gpu_check.py"
 
 
 def _module():
+    sys.path.insert(0, str(SCRIPT.parent))  # as when run as a script: common, paper_estimate
     spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # the dataclass looks its module up there
