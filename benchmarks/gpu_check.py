@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from paper_estimate import seconds_per_call
 
+from evofool.devices import has_bfloat16_units, resolve_device
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "gpu_check.json"
 NO_GPU = (
@@ -47,7 +49,7 @@ def gpu_facts(device: torch.device) -> dict[str, Any]:
         "gpu": props.name,
         "memory_gib": round(props.total_memory / 2**30, 1),
         "capability": f"{props.major}.{props.minor}",
-        "bf16_units": torch.cuda.is_bf16_supported(including_emulation=False),
+        "bf16_units": has_bfloat16_units(device),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version(),
@@ -91,10 +93,6 @@ def paper_estimate(min_time: float, timeout: float) -> dict[str, Any]:
         rows = json.loads(estimate.read_text())["rows"]
         row["result"] = f"{sum(r['hours'] for r in rows):,.1f} GPU hours at paper scale"
     return row
-
-
-def has_bf16(device: torch.device) -> bool:
-    return device.type != "cuda" or torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def forward_limit(model, batch: int, dtype: str, min_time: float, device: torch.device) -> float:
@@ -172,7 +170,7 @@ def rates(device: torch.device, scale: Scale) -> list[dict[str, Any]]:
         for name, spec in nets.items()
     }
     for name, model in models.items():
-        for dtype in ("float32", "bfloat16") if has_bf16(device) else ("float32",):
+        for dtype in ("float32", "bfloat16") if has_bfloat16_units(device) else ("float32",):
             limit = max(
                 forward_limit(model, b, dtype, scale.min_time, device) for b in scale.batches
             )
@@ -223,8 +221,6 @@ def main() -> int:
     if not torch.cuda.is_available():
         print(NO_GPU.format(torch=torch.__version__, cuda=torch.version.cuda), file=sys.stderr)
         return 2
-    from evofool.devices import resolve_device
-
     device = resolve_device("cuda")
     facts = gpu_facts(device)
     rows = []

@@ -14,7 +14,6 @@ import torch
 
 from evofool.errors import EvofoolError
 
-DEVICES = ("auto", "cpu", "cuda")
 # cuBLAS needs a fixed workspace for deterministic matrix products (read when it starts).
 CUBLAS_WORKSPACE = ":4096:8"
 # The one kernel the study meets without a deterministic CUDA version (see configure_cuda).
@@ -62,6 +61,12 @@ def configure_cuda() -> None:
     else:
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def has_bfloat16_units(device: torch.device | str) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware (the CPU always can, if slowly)."""
+    device = torch.device(device)
+    return device.type != "cuda" or torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def device_identity(device: torch.device | str) -> str:

@@ -8,6 +8,7 @@ import torch
 from cuda_support import PROB_TOLERANCE, ExactNet
 
 from evofool.attacks import one_pixel_attack
+from evofool.devices import has_bfloat16_units
 from evofool.models import ModelSpec, build_model
 
 pytestmark = pytest.mark.cuda
@@ -77,7 +78,7 @@ def test_incremental_equals_full_on_cuda(cuda):
 
 @pytest.mark.parametrize("fitness_dtype", ["float32", "bfloat16"])
 def test_fitness_dtypes_on_cuda_are_rejudged_in_float32(cuda, trained_lenet, digits, fitness_dtype):
-    if fitness_dtype == "bfloat16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+    if fitness_dtype == "bfloat16" and not has_bfloat16_units(cuda):
         pytest.skip("this GPU has no bfloat16 units (the engine refuses bfloat16 fitness on it)")
     images, labels = digits[0][3000:3006], digits[1][3000:3006]
     model = _on(trained_lenet, cuda)

@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from evofool.attacks._evaluate import Evaluator
 from evofool.attacks._genotype import Phenotype
+from evofool.devices import has_bfloat16_units
 from evofool.errors import EvofoolError
 from evofool.models import AlexNetBody, Classifier, Normalize
 
@@ -626,11 +627,7 @@ def build_evaluator(
     Returns:
         ``(evaluator, "full" or "incremental", line)``.
     """
-    if (
-        device.type == "cuda"
-        and fitness_dtype == torch.bfloat16
-        and not torch.cuda.is_bf16_supported(including_emulation=False)
-    ):
+    if fitness_dtype == torch.bfloat16 and not has_bfloat16_units(device):
         raise EvofoolError(
             f"fitness_dtype bfloat16 needs a GPU with bfloat16 units (Ampere or later); "
             f"{torch.cuda.get_device_name(device)} has none: set one_pixel.fitness_dtype to "
