@@ -6,6 +6,7 @@ Prints a table and writes ``benchmarks/results/training.json``.
     python benchmarks/training.py default --reproducibility native   # the other mode
     python benchmarks/training.py cifar --npz-dir ../shared/datasets --width 0.5 --epochs 4
     python benchmarks/training.py cifar ... --reproducibility portable   # with the AVX2 caps
+    python benchmarks/training.py curves --workdir <study folder>   # its networks' epochs
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import torch
 from common import RESULTS, md_table, run_record, save_json
 
@@ -26,7 +30,7 @@ from evofool import reproducibility
 from evofool.config import dataset_settings
 from evofool.data import prepare_dataset
 from evofool.models import ModelSpec, build_model, count_parameters
-from evofool.train import TrainSettings, train_classifier
+from evofool.train import PRECISIONS, TrainSettings, train_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -94,6 +98,7 @@ def bench_cifar(
     train_size: int | None,
     batch_size: int,
     lr: float,
+    recipe: Mapping[str, Any],
 ) -> list[dict]:
     """Train each CIFAR-10 network on the npz files and record accuracy and time."""
     settings = {
@@ -106,7 +111,12 @@ def bench_cifar(
     rows = []
     for arch in archs:
         train = TrainSettings(
-            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, augment="crop_flip"
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=5e-4,
+            augment="crop_flip",
+            **recipe,
         )
         result = train_classifier(arch, data, train, seed=0, width=width, log=print)
         full = count_parameters(build_model(ModelSpec(arch, (3, 32, 32), 10, 1.0)))
@@ -117,6 +127,9 @@ def bench_cifar(
                 "parameters": count_parameters(result.model),
                 "full_width_parameters": full,
                 "epochs": epochs,
+                "lr": lr,
+                "batch_size": batch_size,
+                **recipe,
                 "train_images": len(data["y_train"]),
                 "test_accuracy": round(result.test_accuracy, 4),
                 "train_seconds": round(result.train_seconds, 1),
@@ -124,8 +137,46 @@ def bench_cifar(
                 "images_per_second": round(len(data["y_train"]) * epochs / result.train_seconds),
                 "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                 "accuracy_by_epoch": [round(h["test_accuracy"], 4) for h in result.history],
+                "train_accuracy_by_epoch": [round(h["train_accuracy"], 4) for h in result.history],
+                "minutes_by_epoch": [round(h["seconds"] / 60, 2) for h in result.history],
             }
         )
+    return rows
+
+
+def study_curves(workdir: Path, dataset: str) -> list[dict]:
+    """Test accuracy against training minutes, epoch by epoch, of a study's trained networks.
+
+    Reads each model's ``history.csv`` and ``metrics.json`` under ``workdir/results/models``:
+    the training a study run did, measured by that run (wall time of the job's epochs,
+    evaluation on the test set included).
+    """
+    rows = []
+    models = Path(workdir, "results", "models", f"dataset={dataset}")
+    for metrics in sorted(models.glob("net=*/seed=*/metrics.json")):
+        m = json.loads(metrics.read_text())
+        history = pd.read_csv(metrics.with_name("history.csv"))
+        settings = m["settings"]
+        rows.append(
+            {
+                "what": f"{dataset}/{m['net']} seed {m['seed']}",
+                "width": m["width"],
+                "epochs": m["epochs"],
+                "precision": settings.get("precision", "float32"),
+                "lr": settings.get("lr"),
+                "batch_size": settings.get("batch_size"),
+                "threads": m["threads"],
+                "train_images": None,
+                "test_accuracy": round(m["test_accuracy"], 4),
+                "train_seconds": round(m["train_seconds"], 1),
+                "cpu_capability": m.get("cpu_capability"),
+                "accuracy_by_epoch": [round(a, 4) for a in history["test_accuracy"]],
+                "train_accuracy_by_epoch": [round(a, 4) for a in history["train_accuracy"]],
+                "minutes_by_epoch": [round(t / 60, 2) for t in history["seconds"]],
+            }
+        )
+    if not rows:
+        raise SystemExit(f"no trained {dataset} networks under {models}: run the study first")
     return rows
 
 
@@ -168,13 +219,24 @@ def main() -> None:
     c.add_argument("--train-size", type=int, default=None)
     c.add_argument("--batch-size", type=int, default=128)
     c.add_argument("--lr", type=float, default=0.05)
+    c.add_argument("--precision", choices=PRECISIONS, default="float32")
+    c.add_argument("--label-smoothing", type=float, default=0.0)
     c.add_argument("--threads", type=int, default=2)
     c.add_argument("--reproducibility", choices=["portable", "native"], default=None)
+    s = sub.add_parser("curves", help="accuracy against minutes of a study's trained networks")
+    s.add_argument("--workdir", type=Path, required=True, help="folder the study ran in")
+    s.add_argument("--dataset", default="cifar10")
+    s.set_defaults(reproducibility=None)
     args = parser.parse_args()
     if args.mode == "cifar" and args.reproducibility == "portable":
         in_portable_mode()
     if args.mode == "default":
         rows = bench_default(args.cores, args.workdir, args.reproducibility)
+    elif args.mode == "curves":
+        rows = study_curves(args.workdir, args.dataset)
+        for r in rows:
+            epochs = zip(r["minutes_by_epoch"], r["accuracy_by_epoch"], strict=True)
+            print(r["what"], " ".join(f"{m:.1f}min:{a:.3f}" for m, a in epochs))
     else:
         torch.set_num_threads(args.threads)
         rows = bench_cifar(
@@ -185,9 +247,16 @@ def main() -> None:
             args.train_size,
             args.batch_size,
             args.lr,
+            {"precision": args.precision, "label_smoothing": args.label_smoothing},
         )
     print_table(rows)
     key = f"{args.mode}_{args.reproducibility}" if args.reproducibility else args.mode
+    if args.mode == "curves":
+        key = f"curves_{args.dataset}_{args.workdir.resolve().name}"
+    if args.mode == "cifar":  # one key per recipe, so the accuracy-against-minutes runs add up
+        archs = "+".join(args.archs)
+        key += f"_{archs}_x{args.width}_{args.epochs}ep_{args.precision}_lr{args.lr}"
+        key += f"_ls{args.label_smoothing}_b{args.batch_size}"
     save_json(OUT, {key: run_record("training.py", rows=rows)})
 
 

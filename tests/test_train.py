@@ -32,6 +32,28 @@ def test_training_is_deterministic_on_the_cpu(mnist_small):
     assert a.history == [{**r, "seconds": a.history[i]["seconds"]} for i, r in enumerate(b.history)]
 
 
+def test_bfloat16_training_is_deterministic_learns_and_differs_from_float32(mnist_small):
+    bf16 = TrainSettings(epochs=4, lr=0.05, precision="bfloat16")
+    a = train_classifier("lenet", mnist_small, bf16, seed=0, log=lambda m: None)
+    b = train_classifier("lenet", mnist_small, bf16, seed=0, log=lambda m: None)
+    fp32 = train_classifier(
+        "lenet", mnist_small, TrainSettings(epochs=4, lr=0.05), seed=0, log=lambda m: None
+    )
+    assert _same_weights(a.model, b.model)
+    # float32 weights and optimiser: only the passes run in bfloat16
+    assert all(v.dtype == torch.float32 for v in a.model.parameters())
+    assert not _same_weights(a.model, fp32.model)
+    assert a.test_accuracy > 0.85
+    assert abs(a.test_accuracy - fp32.test_accuracy) < 0.05
+
+
+def test_unknown_precision_is_refused(mnist_small):
+    with pytest.raises(EvofoolError, match="precision"):
+        train_classifier(
+            "lenet", mnist_small, TrainSettings(precision="float16"), seed=0, log=lambda m: None
+        )
+
+
 def test_different_seeds_give_different_weights(mnist_small):
     assert not _same_weights(_train(mnist_small, seed=0).model, _train(mnist_small, seed=1).model)
 
@@ -53,9 +75,10 @@ def test_training_learns(mnist_small):
     )
 
 
-def test_resumed_training_matches_an_uninterrupted_run(mnist_small, tmp_path):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_resumed_training_matches_an_uninterrupted_run(mnist_small, tmp_path, precision):
     ckpt = tmp_path / "ckpt.pt"
-    settings = TrainSettings(epochs=3, batch_size=50, lr=0.05, augment="shift")
+    settings = TrainSettings(epochs=3, batch_size=50, lr=0.05, augment="shift", precision=precision)
     kwargs = dict(seed=0, width=0.25)
 
     def die_at_epoch_two(message):

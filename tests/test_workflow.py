@@ -41,6 +41,31 @@ def test_dry_run_of_every_shipped_config(tmp_path, config):
     assert "train_model" in out
 
 
+def test_reduced_cifar10_config_plans_the_whole_grid(tmp_path):
+    """Three networks x d = 1, 3, 5 x five protocols, on npz files where the config wants them."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "resources" / "cifar10").mkdir(parents=True)
+    for split in ("train", "test"):
+        np.savez(
+            tmp_path / "resources" / "cifar10" / f"cifar10_{split}.npz",
+            x=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
+            y=np.arange(20) % 10,
+        )
+    config = REPO / "configs" / "reduced" / "cifar10.yaml"
+    out = snakemake("-n", "--directory", tmp_path, "--configfile", config).stdout
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
+    # 3 networks x 3 pixel counts x (1 targeted shard of 30 images + 4 protocols x 2 shards of 50)
+    assert jobs["attack_one_pixel"] == str(3 * 3 * (1 + 4 * 2))
+    assert jobs["select_attack_images"] == "3"
+    assert jobs["render_figure_search_methods"] == "3"
+    for net in ("allconv", "nin", "vgg16"):
+        assert f"net={net}" in out
+    for d in (1, 3, 5):
+        assert f"pixels={d}/heatmap_targeted.png" in out
+
+
 def test_bad_config_is_one_line_and_fails(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("networks:\n  mnist:\n    lenet:\n      epochs: -3\n")

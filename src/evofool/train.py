@@ -14,12 +14,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from evofool.data import to_float
-from evofool.devices import configure_cuda, device_identity
+from evofool.devices import configure_cuda, device_identity, has_bfloat16_units
 from evofool.errors import EvofoolError
 from evofool.io import load_artifact, save_artifact
 from evofool.models import Classifier, ModelSpec, build_model, default_normalization
 
 AUGMENTATIONS = ("none", "shift", "crop_flip")
+PRECISIONS = ("float32", "bfloat16")
 Logger = Callable[[str], None]
 
 
@@ -36,6 +37,7 @@ class TrainSettings:
     schedule: str = "cosine"
     augment: str = "none"
     label_smoothing: float = 0.0
+    precision: str = "float32"
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrainSettings:
@@ -166,6 +168,7 @@ def train_classifier(
     device = torch.device(device)
     if device.type == "cuda":
         configure_cuda()
+    mixed = _mixed_precision(settings.precision, device)
     x_train, y_train = data["x_train"], data["y_train"]
     mean, std = data_normalization(arch, x_train)
     spec = ModelSpec(arch, tuple(x_train.shape[1:]), len(data["classes"]), width, mean, std)
@@ -184,6 +187,8 @@ def train_classifier(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         model = build_model(spec).to(device)
+        if mixed:
+            model = model.to(memory_format=torch.channels_last)
         opt = _make_optimizer(model, settings)
         gen = torch.Generator().manual_seed(seed)
         history: list[dict[str, float]] = []
@@ -209,12 +214,15 @@ def train_classifier(
             for b in range(steps_per_epoch):
                 idx = order[b * settings.batch_size : (b + 1) * settings.batch_size].to(device)
                 xb = augment_batch(to_float(x_dev[idx]), settings.augment, gen)
+                if mixed:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
                 yb = y_dev[idx]
                 factor = _lr_factor(settings.schedule, epoch * steps_per_epoch + b, total_steps)
                 for group in opt.param_groups:
                     group["lr"] = settings.lr * factor
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb, label_smoothing=settings.label_smoothing)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
+                    logits = model(xb)
+                loss = F.cross_entropy(logits.float(), yb, label_smoothing=settings.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -242,6 +250,23 @@ def train_classifier(
         history[-1]["test_accuracy"] if history else accuracy(model, data["x_test"], data["y_test"])
     )
     return TrainResult(model, history, final, elapsed, start_epoch)
+
+
+def _mixed_precision(precision: str, device: torch.device) -> bool:
+    """Whether training runs its forward and backward passes in bfloat16 autocast.
+
+    bfloat16 keeps float32 weights, optimiser and loss, and runs the convolutions in bfloat16
+    on channels-last tensors: 2-3x the float32 speed on a CPU with AVX-512 BF16 or AMX, and on
+    a GPU with bfloat16 units. float32 is the exact, unchanged path.
+    """
+    if precision not in PRECISIONS:
+        raise EvofoolError(f"unknown precision {precision!r}: choose one of {PRECISIONS}")
+    if precision == "bfloat16" and not has_bfloat16_units(device):
+        raise EvofoolError(
+            "precision bfloat16 needs a GPU with bfloat16 units (Ampere or later); "
+            "train in float32 on this GPU"
+        )
+    return precision == "bfloat16"
 
 
 def _save_checkpoint(path, fingerprint, model, opt, gen, history, elapsed) -> None:

@@ -5,6 +5,7 @@ import torch
 import yaml
 from cuda_support import REPO
 
+from evofool.devices import has_bfloat16_units
 from evofool.train import TrainSettings, train_classifier
 
 pytestmark = pytest.mark.cuda
@@ -20,11 +21,20 @@ def _untimed(history: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    ("arch", "width", "augment"), [("lenet", 0.25, "shift"), ("allconv", 0.125, "crop_flip")]
+    ("arch", "width", "augment", "precision"),
+    [
+        ("lenet", 0.25, "shift", "float32"),
+        ("allconv", 0.125, "crop_flip", "float32"),
+        ("allconv", 0.125, "crop_flip", "bfloat16"),
+    ],
 )
-def test_two_seeded_runs_on_cuda_give_identical_weights(cuda, mnist_small, arch, width, augment):
+def test_two_seeded_runs_on_cuda_give_identical_weights(
+    cuda, mnist_small, arch, width, augment, precision
+):
     """AllConv adds dropout (the GPU's generator) and adaptive average pooling's backward."""
-    settings = TrainSettings(epochs=2, batch_size=50, lr=0.05, augment=augment)
+    if precision == "bfloat16" and not has_bfloat16_units(cuda):
+        pytest.skip("this GPU has no bfloat16 units: bfloat16 training is refused there")
+    settings = TrainSettings(epochs=2, batch_size=50, lr=0.05, augment=augment, precision=precision)
     kwargs = dict(seed=3, width=width, device=cuda, log=lambda m: None)
     a = train_classifier(arch, mnist_small, settings, **kwargs)
     b = train_classifier(arch, mnist_small, settings, **kwargs)
